@@ -1,0 +1,24 @@
+"""The exception hierarchy: one base, each subclass also inherits the nearest builtin."""
+
+from __future__ import annotations
+
+__all__ = [
+    "ScheduleError",
+    "TaskNotFound",
+    "TaskextError",
+]
+
+
+class TaskextError(Exception):
+    """Base class of every error raised by taskext."""
+
+
+class ScheduleError(TaskextError, ValueError):
+    """A schedule expression or schedule argument is invalid.
+
+    The message names the part that is wrong.
+    """
+
+
+class TaskNotFound(TaskextError, LookupError):
+    """No task is known under the given name or id."""

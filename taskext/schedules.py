@@ -1,0 +1,576 @@
+"""Pure schedule objects and the schedule text parser.
+
+A schedule answers one question, ``next_after(dt)``: the first fire time strictly
+after ``dt``. It never reads the clock; the caller passes the instant in. Input and
+output are aware datetimes; arithmetic is done in UTC and a task's zone is only used
+to match wall-clock fields.
+"""
+
+from __future__ import annotations
+
+import abc
+import bisect
+import datetime as dt_mod
+import hashlib
+import random
+import re
+from collections.abc import Iterable, Sequence
+from datetime import datetime, time, timedelta, timezone, tzinfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from cronsim import CronSim, CronSimError
+
+from .errors import ScheduleError
+
+__all__ = [
+    "Cron",
+    "Interval",
+    "Schedule",
+    "TimesOfDay",
+    "parse_schedule",
+    "parse_zone",
+    "zone_name",
+]
+
+UTC = timezone.utc
+_ZERO = timedelta(0)
+
+
+def _require_aware(dt: datetime) -> None:
+    if not isinstance(dt, datetime):
+        raise TypeError(f"next_after() expects a datetime, not {type(dt).__name__}")
+    if dt.tzinfo is None or dt.utcoffset() is None:
+        raise ValueError(f"next_after() needs an aware datetime, got naive {dt.isoformat()}")
+
+
+def parse_zone(value: str | tzinfo | None) -> tzinfo:
+    """Return a tzinfo for an IANA name, ``UTC``, ``+HH:MM``, a tzinfo, or ``None`` (UTC).
+
+    Raises
+    ------
+    ScheduleError
+        The name is not a known time zone.
+    """
+    if value is None:
+        return UTC
+    if isinstance(value, tzinfo):
+        return value
+    if not isinstance(value, str):
+        raise TypeError(f"tz must be a str or tzinfo, not {type(value).__name__}")
+    text = value.strip()
+    if text.upper() in ("UTC", "Z", "GMT"):
+        return UTC
+    match = re.fullmatch(r"(?:UTC)?([+-])(\d{1,2})(?::?(\d{2}))?", text)
+    if match:
+        sign = 1 if match.group(1) == "+" else -1
+        hours, minutes = int(match.group(2)), int(match.group(3) or 0)
+        if hours > 23 or minutes > 59:
+            raise ScheduleError(f"invalid UTC offset {value!r}")
+        return timezone(sign * timedelta(hours=hours, minutes=minutes))
+    try:
+        return ZoneInfo(text)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ScheduleError(f"unknown time zone {value!r} (use an IANA name such as Europe/Berlin)") from None
+
+
+def zone_name(tz: tzinfo) -> str:
+    """The text form of a zone that :func:`parse_zone` reads back."""
+    if isinstance(tz, ZoneInfo):
+        return tz.key
+    if tz is UTC:
+        return "UTC"
+    offset = tz.utcoffset(None)
+    if offset is None:
+        return str(tz)
+    if offset == _ZERO:
+        return "UTC"
+    sign = "+" if offset >= _ZERO else "-"
+    minutes = abs(int(offset.total_seconds())) // 60
+    return f"{sign}{minutes // 60:02d}:{minutes % 60:02d}"
+
+
+def _wall_to_utc(day: dt_mod.date, wall: time, tz: tzinfo) -> datetime:
+    """Resolve a wall-clock time on ``day`` in ``tz`` to an instant (Debian cron rules).
+
+    An ambiguous time (fall back) resolves to its first occurrence, so it fires once.
+    A time that does not exist (spring forward) resolves to the end of the gap.
+    """
+    naive = datetime.combine(day, wall)
+    if isinstance(tz, timezone):
+        return naive.replace(tzinfo=tz).astimezone(UTC)
+    first = naive.replace(tzinfo=tz, fold=0).astimezone(UTC)
+    if first.astimezone(tz).replace(tzinfo=None) == naive:
+        return first
+    # In a gap: the two folds straddle the transition; bisect to the transition instant.
+    other = naive.replace(tzinfo=tz, fold=1).astimezone(UTC)
+    lo, hi = min(first, other), max(first, other)
+    after = hi.astimezone(tz).utcoffset()
+    while hi - lo > timedelta(seconds=1):
+        mid = lo + (hi - lo) / 2
+        if mid.astimezone(tz).utcoffset() == after:
+            hi = mid
+        else:
+            lo = mid
+    return hi.replace(microsecond=0) if hi.microsecond else hi
+
+
+class Schedule(abc.ABC):
+    """A pure schedule: ``next_after`` maps an instant to the next fire time."""
+
+    __slots__ = ()
+
+    @abc.abstractmethod
+    def next_after(self, dt: datetime) -> datetime:
+        """Return the first fire time strictly after ``dt``.
+
+        Parameters
+        ----------
+        dt:
+            An aware datetime.
+
+        Returns
+        -------
+        datetime
+            An aware datetime in UTC, strictly greater than ``dt``.
+        """
+
+    @abc.abstractmethod
+    def to_text(self) -> str:
+        """Text that :func:`parse_schedule` turns back into an equal schedule."""
+
+    def latest_at_or_before(self, start: datetime, now: datetime) -> datetime:
+        """The last fire time ``t`` with ``start <= t <= now``, walking from ``start``.
+
+        ``start`` must itself be a fire time. Used to coalesce missed runs into one.
+        """
+        current = start
+        while True:
+            following = self.next_after(current)
+            if following > now:
+                return current
+            current = following
+
+    def __str__(self) -> str:
+        return self.to_text()
+
+
+def _format_duration(delta: timedelta) -> str:
+    total_us = delta // timedelta(microseconds=1)
+    parts = []
+    for unit, size in (("d", 86_400_000_000), ("h", 3_600_000_000), ("m", 60_000_000)):
+        if total_us >= size:
+            count, total_us = divmod(total_us, size)
+            parts.append(f"{count}{unit}")
+    if total_us or not parts:
+        seconds = total_us / 1_000_000
+        parts.append(f"{seconds:g}s" if total_us % 1_000_000 else f"{total_us // 1_000_000}s")
+    return "".join(parts)
+
+
+class Interval(Schedule):
+    """Fire every ``period``, on the grid ``anchor + k * period`` when anchored.
+
+    Parameters
+    ----------
+    seconds, minutes, hours, days:
+        Added together to give the period; it must be positive.
+    anchor:
+        An aware datetime that lies on the grid. Without one, ``next_after(dt)`` is
+        simply ``dt + period``.
+    """
+
+    __slots__ = ("anchor", "period")
+
+    def __init__(
+        self,
+        seconds: float = 0,
+        *,
+        minutes: float = 0,
+        hours: float = 0,
+        days: float = 0,
+        anchor: datetime | None = None,
+    ) -> None:
+        for label, value in (("seconds", seconds), ("minutes", minutes), ("hours", hours), ("days", days)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise TypeError(f"{label} must be a number, not {type(value).__name__}")
+            if value < 0:
+                raise ScheduleError(f"{label} cannot be negative (got {value})")
+        period = timedelta(seconds=seconds, minutes=minutes, hours=hours, days=days)
+        if period <= _ZERO:
+            raise ScheduleError("an interval must be longer than zero")
+        if anchor is not None:
+            _require_aware(anchor)
+            anchor = anchor.astimezone(UTC)
+        self.period: timedelta = period
+        self.anchor: datetime | None = anchor
+
+    @classmethod
+    def of(cls, period: timedelta, *, anchor: datetime | None = None) -> Interval:
+        """Build an interval from a timedelta."""
+        return cls(period.total_seconds(), anchor=anchor)
+
+    def anchored(self, anchor: datetime) -> Interval:
+        """The same period on the grid through ``anchor``."""
+        return Interval.of(self.period, anchor=anchor)
+
+    def next_after(self, dt: datetime) -> datetime:
+        _require_aware(dt)
+        if self.anchor is None:
+            return (dt + self.period).astimezone(UTC)
+        steps = (dt - self.anchor) // self.period + 1
+        return self.anchor + steps * self.period
+
+    def latest_at_or_before(self, start: datetime, now: datetime) -> datetime:
+        if now < start:
+            return start
+        return start + ((now - start) // self.period) * self.period
+
+    def to_text(self) -> str:
+        return _format_duration(self.period)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Interval) and (self.period, self.anchor) == (other.period, other.anchor)
+
+    def __hash__(self) -> int:
+        return hash((Interval, self.period, self.anchor))
+
+    def __repr__(self) -> str:
+        anchor = f", anchor={self.anchor.isoformat()}" if self.anchor else ""
+        return f"Interval({self.period.total_seconds()!r}{anchor})"
+
+
+def _format_time(t: time) -> str:
+    text = f"{t.hour:02d}:{t.minute:02d}"
+    if t.second or t.microsecond:
+        text += f":{t.second:02d}"
+    if t.microsecond:
+        text += f".{t.microsecond:06d}"
+    return text
+
+
+class TimesOfDay(Schedule):
+    """Fire at fixed wall-clock times every day.
+
+    Parameters
+    ----------
+    times:
+        One :class:`datetime.time` or a non-empty sequence of them. A time with its
+        own ``tzinfo`` keeps it; a naive time is read in ``tz``. Zones may be mixed.
+    tz:
+        IANA name, ``UTC``, ``+HH:MM`` or a tzinfo for naive times; default UTC.
+
+    Notes
+    -----
+    On a fall-back day a time that occurs twice fires once (its first occurrence); on
+    a spring-forward day a time inside the gap fires when the gap ends (Debian cron).
+    """
+
+    __slots__ = ("_by_zone", "times")
+
+    def __init__(self, times: time | Sequence[time], *, tz: str | tzinfo | None = None) -> None:
+        default_zone = parse_zone(tz)
+        items: Iterable[object]
+        if isinstance(times, time):
+            items = [times]
+        elif isinstance(times, Sequence) and not isinstance(times, str):
+            items = times
+        else:
+            raise TypeError(
+                "Expected datetime.time or a sequence of datetime.time for ``time``,"
+                f" received {type(times)!r} instead."
+            )
+        normalised: list[time] = []
+        for index, item in enumerate(items):
+            if not isinstance(item, time):
+                raise TypeError(
+                    f"Expected a sequence of {time!r} for ``time``, received"
+                    f" {type(item).__name__!r} at index {index} instead."
+                )
+            normalised.append(item if item.tzinfo is not None else item.replace(tzinfo=default_zone))
+        if not normalised:
+            raise ValueError("time parameter must not be an empty sequence.")
+        unique = {(t.replace(tzinfo=None), id(t.tzinfo)): t for t in normalised}
+        self.times: list[time] = sorted(
+            unique.values(), key=lambda t: (t.replace(tzinfo=None), zone_name(t.tzinfo or UTC))
+        )
+        by_zone: dict[int, tuple[tzinfo, list[time]]] = {}
+        for t in self.times:
+            zone = t.tzinfo or UTC
+            by_zone.setdefault(id(zone), (zone, []))[1].append(t.replace(tzinfo=None))
+        self._by_zone: list[tuple[tzinfo, list[time]]] = list(by_zone.values())
+
+    def next_after(self, dt: datetime) -> datetime:
+        _require_aware(dt)
+        best: datetime | None = None
+        for zone, walls in self._by_zone:
+            local = dt.astimezone(zone)
+            day, wall_now = local.date(), local.time().replace(tzinfo=None)
+            start = bisect.bisect_right(walls, wall_now) if isinstance(zone, timezone) else 0
+            found: datetime | None = None
+            for offset in range(3):
+                for wall in walls[start if offset == 0 else 0 :]:
+                    candidate = _wall_to_utc(day + timedelta(days=offset), wall, zone)
+                    if candidate > dt:
+                        found = candidate
+                        break
+                if found is not None:
+                    break
+            if found is not None and (best is None or found < best):
+                best = found
+        assert best is not None  # every time occurs within three days
+        return best
+
+    def to_text(self) -> str:
+        zones = {zone_name(t.tzinfo or UTC) for t in self.times}
+        if len(zones) == 1:
+            return ",".join(_format_time(t) for t in self.times) + " " + zones.pop()
+        return ",".join(f"{_format_time(t)} {zone_name(t.tzinfo or UTC)}" for t in self.times)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, TimesOfDay) and self.to_text() == other.to_text()
+
+    def __hash__(self) -> int:
+        return hash((TimesOfDay, self.to_text()))
+
+    def __repr__(self) -> str:
+        return f"TimesOfDay({self.to_text()!r})"
+
+
+_CRON_FIELDS = ("minute", "hour", "day-of-month", "month", "day-of-week")
+_CRON_RANGES = ((0, 59), (0, 23), (1, 31), (1, 12), (0, 6))
+_CRON_ALIASES = {
+    "@yearly": "0 0 1 1 *",
+    "@annually": "0 0 1 1 *",
+    "@monthly": "0 0 1 * *",
+    "@weekly": "0 0 * * 0",
+    "@daily": "0 0 * * *",
+    "@midnight": "0 0 * * *",
+    "@hourly": "0 * * * *",
+}
+_CRONSIM_FIELD_INDEX = {"second": -1, "minute": 0, "hour": 1, "day-of-month": 2, "month": 3, "day-of-week": 4}
+
+
+def _random_field_value(seed: str | None, index: int) -> int:
+    low, high = _CRON_RANGES[index]
+    if seed is None:
+        return random.SystemRandom().randint(low, high)
+    digest = hashlib.sha256(f"taskext-cron-R:{seed}:{index}".encode()).digest()
+    return low + int.from_bytes(digest[:8], "big") % (high - low + 1)
+
+
+class Cron(Schedule):
+    """A five-field cron schedule (minute hour day-of-month month day-of-week).
+
+    Parameters
+    ----------
+    expression:
+        Unix/Moodle syntax: ``*``, lists, ranges, steps (counted from the range start),
+        month and weekday names, ``@daily``-style aliases, and ``R`` for a random value
+        fixed per ``seed``. When both day fields are restricted either may match
+        (Vixie cron).
+    tz:
+        Zone whose wall clock the fields match; default UTC.
+    seed:
+        Fixes the value of ``R`` fields; taskext passes the task name so the value is
+        stable across restarts. Without a seed, ``R`` is drawn once at construction.
+    """
+
+    __slots__ = ("expression", "resolved", "tz")
+
+    def __init__(self, expression: str, *, tz: str | tzinfo | None = None, seed: str | None = None) -> None:
+        if not isinstance(expression, str):
+            raise TypeError(f"cron expression must be a str, not {type(expression).__name__}")
+        self.tz: tzinfo = parse_zone(tz)
+        text = " ".join(expression.split())
+        self.expression: str = text
+        spec = _CRON_ALIASES.get(text.lower(), text)
+        fields = spec.split()
+        if len(fields) != 5:
+            raise ScheduleError(
+                f"cron expression {expression!r} has {len(fields)} field(s); it needs 5:"
+                " minute hour day-of-month month day-of-week"
+            )
+        for index, field in enumerate(fields):
+            if field.upper() == "R":
+                fields[index] = str(_random_field_value(seed, index))
+            elif "R" in field.upper().replace("FRI", "").replace("APR", "").replace("MAR", ""):
+                raise ScheduleError(
+                    f"cron expression {expression!r}: {_CRON_FIELDS[index]} field {field!r}:"
+                    " R must stand alone in its field"
+                )
+        self.resolved: str = " ".join(fields)
+        try:
+            CronSim(self.resolved, datetime(2000, 1, 1, tzinfo=UTC))
+        except CronSimError as exc:
+            name = str(exc).removeprefix("Bad ").strip()
+            index = _CRONSIM_FIELD_INDEX.get(name, -1)
+            where = f"{name} field {fields[index]!r}" if index >= 0 else str(exc)
+            low, high = _CRON_RANGES[index] if index >= 0 else (0, 0)
+            hint = f" (values {low}-{high})" if index >= 0 else ""
+            raise ScheduleError(f"invalid cron expression {expression!r}: bad {where}{hint}") from None
+
+    def next_after(self, dt: datetime) -> datetime:
+        _require_aware(dt)
+        iterator = CronSim(self.resolved, dt.astimezone(self.tz))
+        try:
+            result: datetime = next(iterator)
+            # A fall-back hour can map a wall time to an instant before dt; skip past it.
+            while result <= dt:
+                result = next(iterator)
+        except StopIteration:
+            raise ScheduleError(
+                f"cron expression {self.expression!r} never fires after {dt.isoformat()}"
+            ) from None
+        return result.astimezone(UTC)
+
+    def to_text(self) -> str:
+        zone = zone_name(self.tz)
+        return self.expression if zone == "UTC" else f"{self.expression} {zone}"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Cron) and (self.resolved, zone_name(self.tz)) == (
+            other.resolved,
+            zone_name(other.tz),
+        )
+
+    def __hash__(self) -> int:
+        return hash((Cron, self.resolved, zone_name(self.tz)))
+
+    def __repr__(self) -> str:
+        return f"Cron({self.to_text()!r})"
+
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)\s*([a-zA-Z]+)")
+_UNITS = {
+    "d": 86400.0, "day": 86400.0, "days": 86400.0,
+    "h": 3600.0, "hr": 3600.0, "hour": 3600.0, "hours": 3600.0,
+    "m": 60.0, "min": 60.0, "mins": 60.0, "minute": 60.0, "minutes": 60.0,
+    "s": 1.0, "sec": 1.0, "secs": 1.0, "second": 1.0, "seconds": 1.0,
+}  # fmt: skip
+_TIME_ITEM = re.compile(r"(\d{1,2}):(\d{2})(?::(\d{2})(?:\.(\d{1,6}))?)?")
+
+
+def _parse_duration(text: str, original: str) -> Interval:
+    compact = text.replace(" ", "")
+    position = 0
+    total = 0.0
+    for match in _DURATION_PART.finditer(text):
+        if text[position : match.start()].strip():
+            break
+        unit = match.group(2).lower()
+        if unit not in _UNITS:
+            raise ScheduleError(
+                f"invalid schedule {original!r}: unknown unit {match.group(2)!r}"
+                " (use d, h, m or s, as in 1h30m)"
+            )
+        total += float(match.group(1)) * _UNITS[unit]
+        position = match.end()
+    if position == 0 or text[position:].strip():
+        bad = text[position:].strip() or compact
+        raise ScheduleError(
+            f"invalid schedule {original!r}: cannot read {bad!r} as a duration such as 10m or 1h30m"
+        )
+    if total <= 0:
+        raise ScheduleError(f"invalid schedule {original!r}: an interval must be longer than zero")
+    return Interval(total)
+
+
+def _parse_time_item(item: str, original: str) -> time:
+    match = _TIME_ITEM.fullmatch(item)
+    if not match:
+        raise ScheduleError(
+            f"invalid schedule {original!r}: {item!r} is not a time of day (HH:MM or HH:MM:SS)"
+        )
+    hour, minute = int(match.group(1)), int(match.group(2))
+    second = int(match.group(3) or 0)
+    micro = int((match.group(4) or "0").ljust(6, "0"))
+    if hour > 23:
+        raise ScheduleError(f"invalid schedule {original!r}: hour {hour} in {item!r} is out of range 0-23")
+    if minute > 59:
+        raise ScheduleError(
+            f"invalid schedule {original!r}: minute {minute} in {item!r} is out of range 0-59"
+        )
+    if second > 59:
+        raise ScheduleError(
+            f"invalid schedule {original!r}: second {second} in {item!r} is out of range 0-59"
+        )
+    return time(hour, minute, second, micro)
+
+
+def _parse_times(text: str, original: str) -> TimesOfDay:
+    items = [part.strip() for part in text.split(",")]
+    if any(not part for part in items):
+        raise ScheduleError(f"invalid schedule {original!r}: empty item in the list of times")
+    parsed: list[tuple[time, tzinfo | None]] = []
+    for item in items:
+        words = item.split()
+        if len(words) > 2:
+            raise ScheduleError(f"invalid schedule {original!r}: cannot read {item!r} as 'HH:MM [zone]'")
+        zone = parse_zone(words[1]) if len(words) == 2 else None
+        parsed.append((_parse_time_item(words[0], original), zone))
+    # A zone written only after the last time applies to the whole list.
+    zones = [zone for _, zone in parsed]
+    shared = zones[-1] if zones[-1] is not None and all(z is None for z in zones[:-1]) else None
+    times = [t.replace(tzinfo=zone or shared or UTC) for t, zone in parsed]
+    return TimesOfDay(times)
+
+
+def _looks_like_zone(word: str) -> bool:
+    return ("/" in word and not any(ch.isdigit() for ch in word.split("/")[0])) or word.upper() in (
+        "UTC",
+        "GMT",
+        "Z",
+    )
+
+
+def parse_schedule(text: str, *, seed: str | None = None) -> Schedule:
+    """Parse schedule text into an :class:`Interval`, :class:`TimesOfDay` or :class:`Cron`.
+
+    Accepted forms: durations (``10m``, ``1h30m``, ``90s``, ``every 2h``), times of day
+    with an optional zone (``09:00``, ``09:00,21:00 Europe/Paris``), and five-field cron
+    with an optional zone (``*/5 * * * *``, ``30 17 * 1,7 0``, ``0 9 * * MON-FRI Europe/Berlin``,
+    ``@daily``).
+
+    Parameters
+    ----------
+    text:
+        The schedule text.
+    seed:
+        Fixes cron ``R`` fields (taskext passes the task name).
+
+    Raises
+    ------
+    ScheduleError
+        (a ``ValueError``) naming the part that could not be read.
+    """
+    if not isinstance(text, str):
+        raise TypeError(f"schedule text must be a str, not {type(text).__name__}")
+    original = text
+    body = " ".join(text.split())
+    if not body:
+        raise ScheduleError("empty schedule: give a duration (10m), times (09:00) or cron (*/5 * * * *)")
+    lowered = body.lower()
+    if lowered.startswith("every "):
+        return _parse_duration(body[6:], original)
+    words = body.split()
+    if words[0].startswith("@"):
+        zone = parse_zone(" ".join(words[1:])) if len(words) > 1 else None
+        if words[0].lower() not in _CRON_ALIASES:
+            raise ScheduleError(f"invalid schedule {original!r}: unknown alias {words[0]!r}")
+        return Cron(words[0], tz=zone, seed=seed)
+    if _TIME_ITEM.match(words[0]):
+        return _parse_times(body, original)
+    if len(words) >= 5:
+        zone_words = words[5:]
+        if len(words) > 6 or (zone_words and not _looks_like_zone(zone_words[0])):
+            raise ScheduleError(
+                f"invalid schedule {original!r}: a cron expression has 5 fields"
+                " (minute hour day-of-month month day-of-week), optionally followed by a time zone"
+            )
+        return Cron(" ".join(words[:5]), tz=parse_zone(zone_words[0]) if zone_words else None, seed=seed)
+    if re.match(r"\d", body) and not any(ch in body for ch in "*,/-"):
+        return _parse_duration(body, original)
+    raise ScheduleError(
+        f"invalid schedule {original!r}: not a duration (10m, 1h30m), times of day"
+        " (09:00,21:00 Europe/Paris) or a 5-field cron expression (*/5 * * * *)"
+    )
