@@ -8,6 +8,7 @@ from __future__ import annotations
 from .clock import Clock, SystemClock
 from .errors import ScheduleError, TaskextError, TaskNotFound
 from .loop import Loop, loop
+from .manager import TaskInfo, TaskManager
 from .retry import ExponentialBackoff, FailDelay, RetryPolicy
 from .schedules import Cron, Interval, Schedule, TimesOfDay, parse_schedule
 
@@ -22,6 +23,8 @@ __all__ = [
     "Schedule",
     "ScheduleError",
     "SystemClock",
+    "TaskInfo",
+    "TaskManager",
     "TaskNotFound",
     "TaskextError",
     "TimesOfDay",

@@ -45,6 +45,8 @@ _current_loop_ctx: contextvars.ContextVar[int | None] = contextvars.ContextVar(
     "taskext_current_loop", default=None
 )
 UTC = timezone.utc
+# What a task manager plans for a loop that must not run (disabled or paused).
+NEVER = datetime.datetime(9999, 1, 1, tzinfo=UTC)
 # MISSING typed as Any, so that mypy does not narrow it at identity checks.
 _UNSET: Any = MISSING
 
@@ -127,7 +129,8 @@ class Loop(Generic[LF]):
         self._has_failed = False
         self._stop_next_iteration = False
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._overlap_errors: list[BaseException] = []
+        # (iteration, exception) of failed overlapped runs, so a retry keeps its number.
+        self._overlap_errors: list[tuple[int, BaseException]] = []
         self._sleeper: asyncio.Future[int] | None = None
         self._rng = random.Random()
         self._clock: Clock | None = clock
@@ -219,6 +222,27 @@ class Loop(Generic[LF]):
         # None means a zero interval: run back to back, yielding to the event loop.
         self._schedule: Schedule | None = schedule
 
+    def _schedule_fields(self) -> tuple[Any, ...]:
+        """The schedule as given in code, for :meth:`_restore_schedule_fields`."""
+        return (self._seconds, self._minutes, self._hours, self._time, self._cron, self._schedule)
+
+    def _restore_schedule_fields(self, fields: tuple[Any, ...]) -> None:
+        self._seconds, self._minutes, self._hours, self._time, self._cron, self._schedule = fields
+
+    def _apply_schedule(self, schedule: Schedule) -> None:
+        """Adopt ``schedule`` (set by a task manager) without re-planning."""
+        self._seconds = self._minutes = self._hours = _UNSET
+        self._time = _UNSET
+        self._cron = None
+        if isinstance(schedule, Interval):
+            self._seconds = schedule.period.total_seconds()
+            self._minutes = self._hours = 0.0
+        elif isinstance(schedule, TimesOfDay):
+            self._time = list(schedule.times)
+        elif isinstance(schedule, Cron):
+            self._cron = schedule.expression
+        self._schedule = schedule
+
     @property
     def seconds(self) -> float | None:
         """Seconds between iterations; ``None`` for ``time=`` or ``cron=`` loops."""
@@ -275,6 +299,8 @@ class Loop(Generic[LF]):
         """When the next iteration will run (aware, UTC); ``None`` when not running."""
         if self._task is MISSING or self._task.done() or self._stop_next_iteration:
             return None
+        if self._wake_at is not None and self._wake_at >= NEVER:
+            return None  # held by a task manager (disabled or paused)
         return self._wake_at
 
     @property
@@ -372,7 +398,7 @@ class Loop(Generic[LF]):
         """Make ``scheduled`` the next iteration, with jitter bounded below the one after."""
         self._next_iteration = scheduled
         wake = scheduled
-        if self.jitter > 0 and self._schedule is not None:
+        if self.jitter > 0 and self._schedule is not None and scheduled < NEVER:
             gap = (self._schedule.next_after(scheduled) - scheduled).total_seconds()
             bound = min(self.jitter, gap * 0.999)
             wake = scheduled + timedelta(seconds=self._rng.uniform(0.0, bound))
@@ -408,19 +434,23 @@ class Loop(Generic[LF]):
         # Before Python 3.11 an outside cancel cannot be told apart: honour it.
         return cancelling is None or cancelling() > 0
 
-    async def _retry_wait(self, failures: int, exc: BaseException) -> None:
+    async def _retry_wait(self, failures: int, exc: BaseException, iteration: int) -> None:
         delay = self.backoff.delay(failures)
         log.warning(
             "Loop %r: iteration %d failed with %s: %s; retry attempt %d%s in %.2fs",
             self._name,
-            self._current_loop,
+            iteration,
             type(exc).__name__,
             exc,
             failures,
             f" of {self.max_retries}" if self.max_retries is not None else "",
             delay,
         )
-        await self._sleep_until(self._running_clock.now() + timedelta(seconds=delay))
+        deadline = self._running_clock.now() + timedelta(seconds=delay)
+        # Only stop() may cut a backoff short: change_interval() or an overlapped run's
+        # failure also interrupt the sleep, but must not make the retry come early.
+        while not await self._sleep_until(deadline) and not self._stop_next_iteration:
+            pass
 
     def _can_retry(self, exc: BaseException, failures: int) -> bool:
         return (
@@ -429,37 +459,58 @@ class Loop(Generic[LF]):
             and (self.max_retries is None or failures <= self.max_retries)
         )
 
-    async def _run_overlapped(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+    async def _capped(self, run: Callable[[], Awaitable[Any]]) -> None:
         if self._semaphore is not None:
             async with self._semaphore:
-                await self.coro(*args, **kwargs)
+                await run()
         else:
-            await self.coro(*args, **kwargs)
+            await run()
 
-    def _on_overlapped_done(self, task: asyncio.Task[Any]) -> None:
+    def _spawn_overlapped(self, run: Callable[[], Awaitable[Any]], iteration: int | None = None) -> None:
+        """Start ``run()`` as an overlapped run under the overlap cap; its errors reach the loop."""
+        if iteration is None:
+            iteration = self._current_loop
+        token = _current_loop_ctx.set(iteration)
+        try:
+            task = asyncio.create_task(self._capped(run), name=f"taskext-loop-{self._name}-{iteration}")
+        finally:
+            _current_loop_ctx.reset(token)
+        self._tasks.add(task)
+        task.add_done_callback(functools.partial(self._on_overlapped_done, iteration))
+
+    def _on_overlapped_done(self, iteration: int, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)
         if task.cancelled():
             return
         exc = task.exception()
         if exc is not None:
-            self._overlap_errors.append(exc)
+            self._overlap_errors.append((iteration, exc))
             self._interrupt()
 
-    async def _run_iteration(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        """Run the body once, retrying transient failures; raise anything fatal."""
+    async def _run_iteration(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any], iteration: int | None = None
+    ) -> None:
+        """Run the body once: spawned when overlapping, else awaited with retries.
+
+        ``iteration`` is the number of the run being retried (overlapped runs are retried
+        after the loop has moved on); by default the current one.
+        """
+        if self.overlap:
+            self._spawn_overlapped(functools.partial(self.coro, *args, **kwargs), iteration)
+        else:
+            await self._invoke(args, kwargs, iteration)
+
+    async def _invoke(
+        self, args: tuple[Any, ...], kwargs: dict[str, Any], iteration: int | None = None
+    ) -> None:
+        """Await the body in this task, retrying transient failures; raise anything fatal."""
+        if iteration is None:
+            iteration = self._current_loop
         failures = 0
         while True:
-            token = _current_loop_ctx.set(self._current_loop)
+            token = _current_loop_ctx.set(iteration)
             try:
-                if self.overlap:
-                    task = asyncio.create_task(
-                        self._run_overlapped(args, kwargs),
-                        name=f"taskext-loop-{self._name}-{self._current_loop}",
-                    )
-                    self._tasks.add(task)
-                    task.add_done_callback(self._on_overlapped_done)
-                else:
-                    await self.coro(*args, **kwargs)
+                await self.coro(*args, **kwargs)
                 return
             except asyncio.CancelledError:
                 if self._cancel_is_ours():
@@ -470,14 +521,14 @@ class Loop(Generic[LF]):
                     "Loop %r: iteration %d raised CancelledError that did not come from"
                     " cancel(); the loop carries on",
                     self._name,
-                    self._current_loop,
+                    iteration,
                 )
                 return
             except Exception as exc:
                 failures += 1
                 if not self._can_retry(exc, failures):
                     raise
-                await self._retry_wait(failures, exc)
+                await self._retry_wait(failures, exc, iteration)
                 if self._stop_next_iteration:
                     return
             finally:
@@ -486,14 +537,16 @@ class Loop(Generic[LF]):
     async def _handle_overlap_errors(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         """Route exceptions of overlapped runs through the same retry logic."""
         while self._overlap_errors:
-            exc = self._overlap_errors.pop(0)
+            iteration, exc = self._overlap_errors.pop(0)
             self._overlap_failures += 1
             if not self._can_retry(exc, self._overlap_failures):
                 raise exc
-            await self._retry_wait(self._overlap_failures, exc)
+            if self._stop_next_iteration:
+                continue  # stopping: no retry, as for a stop() during a backoff
+            await self._retry_wait(self._overlap_failures, exc, iteration)
             if self._stop_next_iteration:
                 return
-            await self._run_iteration(args, kwargs)
+            await self._run_iteration(args, kwargs, iteration)
 
     async def _loop(self, previous: asyncio.Task[None] | None, *args: Any, **kwargs: Any) -> None:
         if previous is not None:
@@ -516,7 +569,7 @@ class Loop(Generic[LF]):
                 assert self._wake_at is not None and self._next_iteration is not None
                 woke = await self._sleep_until(self._wake_at)
                 if self._stop_next_iteration:
-                    return
+                    break  # not return: overlapped runs still in flight are awaited below
                 if self._overlap_errors:
                     await self._handle_overlap_errors(args, kwargs)
                     continue
@@ -524,7 +577,8 @@ class Loop(Generic[LF]):
                     continue  # the plan changed while sleeping
                 scheduled = self._next_iteration
                 self._last_iteration = scheduled
-                self._next_iteration = self._following(scheduled)
+                # next_iteration read inside the body is the following run, as in py-cord.
+                self._next_iteration = self._wake_at = self._following(scheduled)
                 if manager is not None:
                     await manager._run_managed(self, scheduled, args, kwargs)
                 else:
@@ -537,10 +591,13 @@ class Loop(Generic[LF]):
                     await manager._plan_managed(self, scheduled)
                 else:
                     self._plan_after_run(scheduled, self._running_clock.now())
-            if self._tasks:
-                await asyncio.gather(*self._tasks, return_exceptions=True)
-            if self._overlap_errors:
-                await self._handle_overlap_errors(args, kwargs)
+            # Wait for overlapped runs, and for the retries their failures start, so that
+            # after_loop comes last and no failure is lost.
+            while self._tasks or self._overlap_errors:
+                if self._tasks:
+                    await asyncio.gather(*self._tasks, return_exceptions=True)
+                if self._overlap_errors:
+                    await self._handle_overlap_errors(args, kwargs)
         except asyncio.CancelledError:
             self._is_being_cancelled = True
             for task in self._tasks:
@@ -603,6 +660,7 @@ class Loop(Generic[LF]):
             self.loop = discord.utils._get_event_loop()
         self._running_clock = self._clock or get_default_clock()
         self._stop_next_iteration = False
+        self._has_failed = False  # failed() is about the run now starting
         if self.manager is None:
             self.manager = find_manager(self)
         self._task = self.loop.create_task(
@@ -776,7 +834,9 @@ class Loop(Generic[LF]):
         if self._wake_at is None:
             return
         now = self._running_clock.now()
-        base = self._last_iteration
+        # Only an iteration of the current run anchors the new plan: last_iteration may
+        # be left over from before a restart (it would make the loop fire at once).
+        base = self._last_iteration if self._current_loop > 0 else None
         schedule = self._schedule
         if isinstance(schedule, Interval) and base is not None:
             self._schedule = schedule = schedule.anchored(base)

@@ -1,0 +1,762 @@
+"""The task manager: persistent, overridable, logged scheduled tasks (Moodle's model).
+
+Every ``taskext.loop`` started while a manager is active becomes a managed task under
+its name. Admin changes are written at once; run results are written behind, in
+batches, every ``flush_interval`` seconds and when the manager closes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import logging
+import os
+import socket
+import traceback
+import uuid
+import weakref
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from types import TracebackType
+from typing import Any
+
+from . import capture, registry
+from .clock import Clock, get_default_clock
+from .errors import ScheduleError, TaskNotFound
+from .loop import NEVER, Loop
+from .retry import FailDelay, RetryPolicy
+from .schedules import Cron, Interval, Schedule, parse_schedule
+from .store import Outcome, RunRecord, RunStats, Store, TaskState, default_database_url, store_for_url
+
+__all__ = ["TaskInfo", "TaskManager"]
+
+log = logging.getLogger(__name__)
+UTC = timezone.utc
+Listener = Callable[..., Awaitable[Any]]
+
+
+@dataclass(slots=True)
+class TaskInfo:
+    """A task as the manager sees it: the stored state plus what this process knows."""
+
+    state: TaskState
+    running: bool
+    orphaned: bool
+    next_run: datetime | None
+
+    @property
+    def name(self) -> str:
+        return self.state.name
+
+
+class _Managed:
+    """A loop run by this manager, with its policies."""
+
+    __slots__ = (
+        "default",
+        "default_fields",
+        "grace",
+        "group",
+        "in_run",
+        "loop",
+        "manual_resume",
+        "policy",
+        "run_again",
+        "state",
+    )
+
+    def __init__(self, loop: Loop[Any], default: Schedule, state: TaskState, policy: RetryPolicy) -> None:
+        self.loop = loop
+        self.default = default
+        self.default_fields = loop._schedule_fields()
+        self.state = state
+        self.policy = policy
+        self.grace: float | None = loop.options.get("misfire_grace")
+        self.group: str | None = loop.options.get("exclusive")
+        self.in_run = False
+        self.run_again = False
+        self.manual_resume: datetime | None = None
+
+
+def _short_traceback(exc: BaseException, limit: int = 2000) -> str:
+    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__, limit=-4))
+    return text if len(text) <= limit else "..." + text[-limit:]
+
+
+def _validate_grace(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, timedelta):
+        value = value.total_seconds()
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
+        raise ValueError(
+            f"misfire_grace must be a non-negative number of seconds or a timedelta (got {value!r})"
+        )
+    return float(value)
+
+
+class TaskManager:
+    """Runs ``taskext.loop`` loops as persistent, overridable, logged tasks.
+
+    Parameters
+    ----------
+    url:
+        Database URL; default ``TASKEXT_DATABASE_URL`` or ``sqlite:///data/taskext.db``.
+    store:
+        A ready :class:`~taskext.store.Store` instead of a URL.
+    clock:
+        Clock for scheduling (default: the default clock when opened).
+    retry:
+        Default retry policy for failing tasks (Moodle's :class:`~taskext.FailDelay`).
+    keep_runs, keep_days:
+        Run-log retention: each task's newest ``keep_runs`` runs are kept whatever
+        their age; older runs are deleted after ``keep_days`` days.
+    flush_interval:
+        Seconds between batched writes of run results.
+    watch_interval:
+        Seconds between checks for changes made by other processes (the CLI).
+    output_limit:
+        Characters of log output kept per run.
+    """
+
+    _by_bot: weakref.WeakKeyDictionary[Any, TaskManager] = weakref.WeakKeyDictionary()
+
+    def __init__(
+        self,
+        url: str | None = None,
+        *,
+        store: Store | None = None,
+        clock: Clock | None = None,
+        retry: RetryPolicy | None = None,
+        keep_runs: int = 20,
+        keep_days: float = 28.0,
+        flush_interval: float = 0.25,
+        watch_interval: float = 1.0,
+        output_limit: int = 4096,
+        worker_id: str | None = None,
+    ) -> None:
+        if url is not None and store is not None:
+            raise TypeError("pass either url or store, not both")
+        if retry is not None and not isinstance(retry, RetryPolicy):
+            raise TypeError(f"retry must be a RetryPolicy, not {type(retry).__name__}")
+        for label, value in (("flush_interval", flush_interval), ("watch_interval", watch_interval)):
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
+                raise ValueError(f"{label} must be a positive number of seconds (got {value!r})")
+        if isinstance(keep_runs, bool) or not isinstance(keep_runs, int) or keep_runs < 0:
+            raise ValueError(f"keep_runs must be a non-negative int (got {keep_runs!r})")
+        if isinstance(keep_days, bool) or not isinstance(keep_days, (int, float)) or keep_days <= 0:
+            raise ValueError(f"keep_days must be positive (got {keep_days!r})")
+        if isinstance(output_limit, bool) or not isinstance(output_limit, int) or output_limit < 0:
+            raise ValueError(f"output_limit must be a non-negative int (got {output_limit!r})")
+        self.store: Store = store or store_for_url(url or default_database_url())
+        self._clock = clock
+        self.retry: RetryPolicy = retry or FailDelay()
+        self.keep_runs = keep_runs
+        self.keep_days = float(keep_days)
+        self.flush_interval = float(flush_interval)
+        self.watch_interval = float(watch_interval)
+        self.output_limit = output_limit
+        self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
+        self.bot: Any = None
+        self._managed: dict[str, _Managed] = {}
+        self._dirty: dict[str, TaskState] = {}
+        self._pending_runs: list[RunRecord] = []
+        self._groups: dict[str, asyncio.Lock] = {}
+        self._listeners: dict[str, list[Listener]] = {}
+        self._background: set[asyncio.Task[Any]] = set()
+        self._open_lock: asyncio.Lock | None = None
+        self._opened = False
+        self._closing = False
+        self._session_start: datetime | None = None
+        self._seen_changes = -1
+        self._last_prune: datetime | None = None
+
+    # ------------------------------------------------------------------ lifecycle
+
+    @property
+    def clock(self) -> Clock:
+        return self._clock or get_default_clock()
+
+    @classmethod
+    def of(cls, bot: Any) -> TaskManager | None:
+        """The manager set up on ``bot``, if any."""
+        return cls._by_bot.get(bot)
+
+    async def open(self) -> None:
+        """Open the store (idempotent); loops call this before their first run."""
+        if self._opened:
+            return
+        if self._open_lock is None:
+            self._open_lock = asyncio.Lock()
+        async with self._open_lock:
+            if self._opened:
+                return
+            await self.store.open()
+            self._session_start = self.clock.now()
+            self._seen_changes = await self.store.change_counter()
+            capture.install()
+            self._opened = True
+            self._closing = False
+            registry.activate(self)
+            self._spawn(self._flush_forever())
+            self._spawn(self._watch_forever())
+            log.info("taskext: store %s opened (worker %s)", self.store.url, self.worker_id)
+
+    async def close(self, *, timeout: float = 10.0) -> None:
+        """Stop managed loops (running iterations get ``timeout`` seconds), flush, close the store."""
+        if self._closing:
+            return
+        self._closing = True
+        registry.deactivate(self)
+        loops = [m.loop for m in self._managed.values() if m.loop.is_running()]
+        for running in loops:
+            running.stop()
+        pending = [task for running in loops if (task := running.get_task()) is not None]
+        if pending:
+            _, late = await asyncio.wait(pending, timeout=timeout)
+            for task in late:
+                task.cancel()
+            if late:
+                await asyncio.wait(late)
+        for task in list(self._background):
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+        if self._opened:
+            await self.flush()
+            await self.store.close()
+        self._opened = False
+
+    async def __aenter__(self) -> TaskManager:
+        await self.open()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        await self.close()
+
+    def setup(self, bot: Any) -> TaskManager:
+        """Wire the manager into a Pycord bot's lifecycle.
+
+        Loops started from now on are managed; the store opens before the first of them
+        runs; on ``bot.close()`` loops stop, state is flushed and the store closed. Events
+        are dispatched on the bot (``on_taskext_task_failed`` ...).
+        """
+        self.bot = bot
+        TaskManager._by_bot[bot] = self
+        registry.activate(self)
+        original_close = bot.close
+
+        async def close() -> None:
+            await self.close()
+            await original_close()
+
+        bot.close = close
+
+        async def on_ready() -> None:
+            await self.open()
+            await self.scan(bot)
+
+        bot.add_listener(on_ready, "on_ready")
+        return self
+
+    def _spawn(self, coro: Awaitable[Any]) -> None:
+        task = asyncio.ensure_future(coro)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    # ------------------------------------------------------------------ events
+
+    def add_listener(self, event: str, listener: Listener) -> None:
+        """Call ``listener(*args)`` on ``event`` (``task_failed``, ``task_succeeded``...)."""
+        self._listeners.setdefault(event.removeprefix("on_").removeprefix("taskext_"), []).append(listener)
+
+    def _emit(self, event: str, *args: Any) -> None:
+        if self.bot is not None:
+            self.bot.dispatch(f"taskext_{event}", *args)
+        for listener in self._listeners.get(event, ()):
+            self._spawn(listener(*args))
+
+    # ------------------------------------------------------------------ registration
+
+    def wants(self, loop: Loop[Any]) -> bool:
+        return not self._closing and loop.schedule is not None
+
+    async def register(self, loop: Loop[Any]) -> TaskState:
+        """Record ``loop`` as a task without starting it (for orphan detection and the CLI)."""
+        managed = await self._register(loop)
+        return managed.state.copy()
+
+    async def _register(self, loop: Loop[Any]) -> _Managed:
+        await self.open()
+        existing = self._managed.get(loop.name)
+        if existing is not None and existing.loop is loop:
+            return existing
+        default = existing.default if existing is not None and existing.loop is loop else loop.schedule
+        if default is None:
+            raise ScheduleError(f"task {loop.name!r} has no schedule to persist (zero interval)")
+        grace = _validate_grace(loop.options.get("misfire_grace"))
+        state = await self.store.register_task(
+            loop.name,
+            default.to_text(),
+            now=self.clock.now(),
+            exclusive=loop.options.get("exclusive"),
+            misfire_grace=grace,
+            random_fields=default.resolved if isinstance(default, Cron) else None,
+        )
+        policy = loop.options.get("retry") or self.retry
+        if not isinstance(policy, RetryPolicy):
+            raise TypeError(
+                f"retry for task {loop.name!r} must be a RetryPolicy, not {type(policy).__name__}"
+            )
+        managed = _Managed(loop, default, state, policy)
+        managed.grace = grace
+        self._managed[loop.name] = managed
+        loop.manager = self
+        self._apply_override(managed)
+        if state.default_changed:
+            log.warning(
+                "taskext: the default schedule of %r changed in code to %r; its override %r stays in force",
+                loop.name,
+                state.default_schedule,
+                state.override_schedule,
+            )
+        return managed
+
+    def _apply_override(self, managed: _Managed) -> None:
+        text = managed.state.override_schedule
+        if text is not None:
+            try:
+                managed.loop._apply_schedule(parse_schedule(text, seed=managed.loop.name))
+                return
+            except ScheduleError as exc:
+                log.error("taskext: stored override of %r is invalid (%s); using the default", managed.loop.name, exc)
+        managed.loop._restore_schedule_fields(managed.default_fields)
+
+    async def scan(self, bot: Any) -> list[str]:
+        """Register every loop defined on ``bot``'s cogs; tasks not seen are then orphans."""
+        names: list[str] = []
+        for cog in list(getattr(bot, "cogs", {}).values()):
+            for attribute in dir(type(cog)):
+                if isinstance(getattr(type(cog), attribute, None), Loop):
+                    found = getattr(cog, attribute)
+                    if isinstance(found, Loop) and found.persist and found.schedule is not None:
+                        await self._register(found)
+                        names.append(found.name)
+        if self._session_start is not None:
+            await self.store.mark_scan(self._session_start)
+        return names
+
+    # ------------------------------------------------------------------ loop hooks
+
+    async def _loop_starting(self, loop: Loop[Any]) -> None:
+        managed = await self._register(loop)
+        now = self.clock.now()
+        state = managed.state
+        if state.disabled or state.paused:
+            self._plan(managed, NEVER)
+            return
+        if state.failures and state.last_finished is not None:
+            self._plan(managed, state.last_finished + timedelta(seconds=state.fail_delay))
+            return
+        if state.last_scheduled is None:
+            loop._plan_first(now)
+            self._remember_plan(managed)
+            return
+        self._plan_catch_up(managed, state.last_scheduled, now)
+
+    def _plan_catch_up(self, managed: _Managed, last: datetime, now: datetime) -> None:
+        """Plan after downtime: a missed run within the grace runs once now, else is skipped."""
+        loop = managed.loop
+        schedule = loop.schedule
+        assert schedule is not None
+        if isinstance(schedule, Interval):
+            schedule = schedule.anchored(last)
+            loop._schedule = schedule
+        due = schedule.next_after(last)
+        if due > now:
+            self._plan(managed, due)
+            return
+        latest = schedule.latest_at_or_before(due, now)
+        following = schedule.next_after(latest)
+        grace = managed.grace if managed.grace is not None else (following - latest).total_seconds()
+        if (now - latest).total_seconds() <= grace:
+            self._plan(managed, latest)
+            return
+        log.info("taskext: %r missed its run at %s (beyond the misfire grace); skipped", loop.name, latest)
+        run = RunRecord(task=loop.name, outcome=Outcome.MISSED, scheduled=latest, worker=self.worker_id)
+        managed.state.last_scheduled = latest
+        self._pending_runs.append(run)
+        self._plan(managed, following)
+        self._emit("task_missed", run, managed.state.copy())
+
+    def _plan(self, managed: _Managed, when: datetime) -> None:
+        managed.loop._plan(when)
+        self._remember_plan(managed)
+
+    def _remember_plan(self, managed: _Managed) -> None:
+        next_run = managed.loop._next_iteration
+        managed.state.next_run = None if next_run == NEVER else next_run
+        self._dirty[managed.state.name] = managed.state
+
+    async def _run_managed(
+        self, loop: Loop[Any], scheduled: datetime, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> None:
+        managed = self._managed[loop.name]
+        if loop.overlap:
+            loop._spawn_overlapped(functools.partial(self._execute, managed, scheduled, args, kwargs))
+        else:
+            await self._execute(managed, scheduled, args, kwargs)
+
+    async def _execute(
+        self, managed: _Managed, scheduled: datetime, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> RunRecord:
+        """Run the body once with recording, fail delays and events."""
+        loop = managed.loop
+        group = self._groups.setdefault(managed.group, asyncio.Lock()) if managed.group else None
+        if group is not None:
+            await group.acquire()
+        run = RunRecord(task=loop.name, outcome=Outcome.SUCCEEDED, scheduled=scheduled, worker=self.worker_id)
+        managed.in_run = True
+        run.started = self.clock.now()
+        error: Exception | None = None
+        try:
+            with capture.capturing(self.output_limit) as output:
+                try:
+                    await loop._invoke(args, kwargs)
+                except asyncio.CancelledError:
+                    run.outcome = Outcome.CANCELLED
+                    raise
+                except Exception as exc:
+                    error = exc
+                    run.outcome = Outcome.FAILED
+                    run.error = _short_traceback(exc)
+        finally:
+            managed.in_run = False
+            if group is not None:
+                group.release()
+            run.finished = self.clock.now()
+            run.output = output.text()
+            self._record(managed, run)
+        if error is not None:
+            loop._has_failed = True
+            await loop._call_loop_function("error", error)
+        else:
+            loop._has_failed = False
+        return run
+
+    def _record(self, managed: _Managed, run: RunRecord) -> None:
+        state = managed.state
+        state.last_scheduled = run.scheduled
+        state.last_started = run.started
+        state.last_finished = run.finished
+        state.last_outcome = run.outcome
+        state.run_count += 1
+        reached_max = False
+        if run.outcome is Outcome.FAILED:
+            previous = state.fail_delay
+            state.failures += 1
+            state.fail_delay = managed.policy.delay(state.failures)
+            state.last_error = run.error
+            reached_max = state.fail_delay >= managed.policy.maximum > previous
+        elif run.outcome is Outcome.SUCCEEDED:
+            state.failures = 0
+            state.fail_delay = 0.0
+            state.last_error = None
+        self._dirty[state.name] = state
+        self._pending_runs.append(run)
+        snapshot = state.copy()
+        if run.outcome is Outcome.FAILED:
+            log.warning(
+                "taskext: %r failed (%d in a row); next attempt in %gs",
+                state.name,
+                state.failures,
+                state.fail_delay,
+            )
+            self._emit("task_failed", run, snapshot)
+            if reached_max:
+                self._emit("task_max_fail_delay", run, snapshot)
+        elif run.outcome is Outcome.SUCCEEDED:
+            self._emit("task_succeeded", run, snapshot)
+        elif run.outcome is Outcome.CANCELLED:
+            self._emit("task_cancelled", run, snapshot)
+
+    async def _plan_managed(self, loop: Loop[Any], scheduled: datetime) -> None:
+        managed = self._managed[loop.name]
+        state = managed.state
+        now = self.clock.now()
+        if state.disabled or state.paused:
+            self._plan(managed, NEVER)
+        elif managed.run_again:
+            managed.run_again = False
+            self._plan(managed, now)
+        elif managed.manual_resume is not None:
+            # A run_now() run: go back to the plan it interrupted.
+            resume, managed.manual_resume = managed.manual_resume, None
+            schedule = loop.schedule
+            if schedule is not None and resume <= now:
+                resume = schedule.latest_at_or_before(resume, now)
+            self._plan(managed, resume)
+        elif state.failures and state.last_finished is not None:
+            # Moodle: while failing, the next run follows the fail delay, not the schedule.
+            self._plan(managed, state.last_finished + timedelta(seconds=state.fail_delay))
+        else:
+            loop._plan_after_run(scheduled, now)
+            self._remember_plan(managed)
+
+    def _loop_schedule_changed(self, loop: Loop[Any]) -> None:
+        schedule = loop.schedule
+        managed = self._managed.get(loop.name)
+        if managed is None or schedule is None:
+            return
+        text = schedule.to_text()
+        managed.state.override_schedule = text
+        self._spawn(self._persist_override(loop.name, text))
+
+    async def _persist_override(self, name: str, text: str) -> None:
+        state = await self.store.update_admin(name, override_schedule=text)
+        self._emit("schedule_changed", state)
+
+    def _loop_stopped(self, loop: Loop[Any]) -> None:
+        managed = self._managed.get(loop.name)
+        if managed is not None and managed.loop is loop:
+            managed.state.next_run = None
+            self._dirty[loop.name] = managed.state
+
+    # ------------------------------------------------------------------ persistence
+
+    async def flush(self) -> None:
+        """Write pending run results now (also done every ``flush_interval`` seconds)."""
+        if not self._dirty and not self._pending_runs:
+            return
+        states = [state.copy() for state in self._dirty.values()]
+        runs, self._pending_runs = self._pending_runs, []
+        self._dirty = {}
+        try:
+            await self.store.save_results(states, runs)
+        except Exception as exc:
+            # Keep everything for the next attempt; newer changes win over the retried copy.
+            for state in states:
+                self._dirty.setdefault(state.name, state)
+            self._pending_runs[:0] = runs
+            log.warning(
+                "taskext: could not save %d run result(s), will retry: %s", len(runs) + len(states), exc
+            )
+            return
+        now = self.clock.now()
+        if self._last_prune is None or now - self._last_prune > timedelta(minutes=10):
+            self._last_prune = now
+            await self.store.prune_runs(
+                keep_last=self.keep_runs, older_than=now - timedelta(days=self.keep_days)
+            )
+
+    async def _flush_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.flush_interval)
+            await self.flush()
+
+    async def _watch_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.watch_interval)
+            try:
+                await self.sync()
+            except Exception as exc:
+                log.warning("taskext: could not check the store for changes: %s", exc)
+
+    async def sync(self) -> bool:
+        """Apply owner changes made by other processes (the CLI). True if any were found."""
+        counter = await self.store.change_counter()
+        if counter == self._seen_changes:
+            return False
+        self._seen_changes = counter
+        for stored in await self.store.list_tasks():
+            managed = self._managed.get(stored.name)
+            if managed is None:
+                continue
+            state = managed.state
+            if (stored.override_schedule, stored.disabled, stored.paused) == (
+                state.override_schedule,
+                state.disabled,
+                state.paused,
+            ):
+                continue
+            was_stopped = state.disabled or state.paused
+            state.override_schedule, state.default_changed = stored.override_schedule, stored.default_changed
+            state.disabled, state.paused = stored.disabled, stored.paused
+            self._apply_override(managed)
+            self._replan(managed, catch_up=was_stopped and not stored.disabled)
+            log.info("taskext: applied a change to %r made by another process", stored.name)
+        return True
+
+    # ------------------------------------------------------------------ queries
+
+    async def tasks(self) -> list[TaskInfo]:
+        """Every task in the store, with what this process knows about it."""
+        await self.open()
+        await self.flush()
+        scanned = await self.store.last_scan()
+        return [self._info(state, scanned) for state in await self.store.list_tasks()]
+
+    async def task(self, name: str) -> TaskInfo:
+        """One task. Raises :class:`~taskext.TaskNotFound`."""
+        await self.open()
+        await self.flush()
+        return self._info(await self.store.get_task(name), await self.store.last_scan())
+
+    def _info(self, state: TaskState, scanned: datetime | None) -> TaskInfo:
+        managed = self._managed.get(state.name)
+        running = managed is not None and managed.loop.is_running()
+        orphaned = (
+            managed is None and scanned is not None and (state.seen_at is None or state.seen_at < scanned)
+        )
+        next_run = managed.loop.next_iteration if managed is not None and running else state.next_run
+        return TaskInfo(state=state, running=running, orphaned=orphaned, next_run=next_run)
+
+    async def history(self, name: str | None = None, *, limit: int = 20) -> list[RunRecord]:
+        """The newest ``limit`` runs of ``name`` (or of every task), newest first."""
+        await self.open()
+        await self.flush()
+        if name is not None:
+            await self.store.get_task(name)
+        return await self.store.runs(name, limit=limit)
+
+    async def stats(self, name: str) -> RunStats:
+        """Counts by outcome and durations over the kept runs of ``name``."""
+        await self.open()
+        await self.flush()
+        await self.store.get_task(name)
+        return await self.store.run_stats(name)
+
+    async def orphaned(self) -> list[str]:
+        """Names of stored tasks whose code was not seen by the last scan."""
+        return [info.name for info in await self.tasks() if info.orphaned]
+
+    async def purge_orphans(self) -> list[str]:
+        """Delete orphaned tasks and their runs; returns their names."""
+        names = await self.orphaned()
+        for name in names:
+            await self.store.delete_task(name)
+        return names
+
+    # ------------------------------------------------------------------ admin
+
+    async def _admin(self, name: str, **changes: Any) -> TaskState:
+        await self.open()
+        state = await self.store.update_admin(name, **changes)
+        managed = self._managed.get(name)
+        if managed is not None:
+            for key, value in changes.items():
+                setattr(managed.state, key, value)
+        return state
+
+    async def set_schedule(self, name: str, schedule: Schedule | str) -> TaskState:
+        """Override the schedule of ``name``; takes effect at once and survives restarts.
+
+        Raises
+        ------
+        TaskNotFound
+            No task has that name.
+        ScheduleError
+            The schedule text is invalid (nothing is changed).
+        """
+        if isinstance(schedule, str):
+            parsed = parse_schedule(schedule, seed=name)
+        elif isinstance(schedule, Schedule):
+            parsed = schedule
+        else:
+            raise TypeError(f"schedule must be a Schedule or schedule text, not {type(schedule).__name__}")
+        state = await self._admin(name, override_schedule=parsed.to_text())
+        managed = self._managed.get(name)
+        if managed is not None:
+            self._apply_override(managed)
+            self._replan(managed)
+        self._emit("schedule_changed", state)
+        return state
+
+    async def reset_schedule(self, name: str) -> TaskState:
+        """Drop the override of ``name``: the default from code applies again."""
+        state = await self._admin(name, override_schedule=None, default_changed=False)
+        managed = self._managed.get(name)
+        if managed is not None:
+            self._apply_override(managed)
+            self._replan(managed)
+        self._emit("schedule_changed", state)
+        return state
+
+    async def disable(self, name: str) -> TaskState:
+        """Stop scheduling ``name`` until :meth:`enable` (no catch-up on enable)."""
+        return await self._set_flag(name, "disabled", True)
+
+    async def enable(self, name: str) -> TaskState:
+        """Schedule ``name`` again from now on."""
+        return await self._set_flag(name, "disabled", False)
+
+    async def pause(self, name: str) -> TaskState:
+        """Hold ``name``; on :meth:`resume` a run missed meanwhile runs once (within the grace)."""
+        return await self._set_flag(name, "paused", True)
+
+    async def resume(self, name: str) -> TaskState:
+        """Release a paused task."""
+        return await self._set_flag(name, "paused", False)
+
+    async def _set_flag(self, name: str, flag: str, value: bool) -> TaskState:
+        managed = self._managed.get(name)
+        was_held = managed is not None and (managed.state.disabled or managed.state.paused)
+        state = await self._admin(name, **{flag: value})
+        if managed is not None:
+            self._replan(managed, catch_up=was_held and flag == "paused")
+        self._emit("task_" + (flag if value else {"disabled": "enabled", "paused": "resumed"}[flag]), state)
+        return state
+
+    def _replan(self, managed: _Managed, *, catch_up: bool = False) -> None:
+        loop = managed.loop
+        if not loop.is_running() or managed.in_run:
+            return
+        state = managed.state
+        now = self.clock.now()
+        if state.disabled or state.paused:
+            self._plan(managed, NEVER)
+        elif catch_up and loop.last_iteration is not None:
+            self._plan_catch_up(managed, loop.last_iteration, now)
+        elif loop._next_iteration == NEVER:
+            schedule = loop.schedule
+            assert schedule is not None
+            last = loop.last_iteration or state.last_scheduled
+            if isinstance(schedule, Interval) and last is not None:
+                schedule = schedule.anchored(last)
+                loop._schedule = schedule
+            self._plan(managed, schedule.next_after(now))
+        else:
+            loop._replan()
+            self._remember_plan(managed)
+        loop._interrupt()
+
+    async def run_now(self, name: str) -> RunRecord | None:
+        """Run ``name`` now, outside its schedule; its schedule is unchanged.
+
+        A loop running in this process is woken (returns ``None``; the run is logged as
+        usual). A task registered here but not running is run once in place and its
+        record returned.
+        """
+        await self.open()
+        managed = self._managed.get(name)
+        if managed is None:
+            await self.store.get_task(name)  # TaskNotFound for unknown names
+            raise TaskNotFound(
+                f"task {name!r} is not defined in this process; run it where its code is loaded"
+            )
+        loop = managed.loop
+        if loop.is_running():
+            if managed.in_run:
+                managed.run_again = True
+            else:
+                if managed.manual_resume is None and loop._next_iteration not in (None, NEVER):
+                    managed.manual_resume = loop._next_iteration
+                self._plan(managed, self.clock.now())
+                loop._interrupt()
+            return None
+        args = (loop._injected,) if loop._injected is not None else ()
+        run = await self._execute(managed, self.clock.now(), args, {})
+        await self.flush()
+        return run

@@ -1,0 +1,50 @@
+"""Stores: where task state and run logs persist. SQLite by default."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+from .base import (
+    NotATaskextDatabase,
+    Outcome,
+    RunRecord,
+    RunStats,
+    SchemaTooNew,
+    Store,
+    StoreError,
+    TaskState,
+)
+from .sqlite import SQLiteStore
+
+__all__ = [
+    "DEFAULT_DATABASE_URL",
+    "NotATaskextDatabase",
+    "Outcome",
+    "RunRecord",
+    "RunStats",
+    "SQLiteStore",
+    "SchemaTooNew",
+    "Store",
+    "StoreError",
+    "TaskState",
+    "default_database_url",
+    "store_for_url",
+]
+
+DEFAULT_DATABASE_URL = "sqlite:///data/taskext.db"
+
+
+def store_for_url(url: str, **options: Any) -> Store:
+    """Build the store a database URL names (``sqlite:///path.db``)."""
+    if not isinstance(url, str) or not url:
+        raise ValueError(f"database URL must be a non-empty string, not {url!r}")
+    if url.startswith("sqlite:"):
+        return SQLiteStore(url, **options)
+    scheme = url.split(":", 1)[0] if ":" in url else url
+    raise ValueError(f"unsupported database URL {url!r}: scheme {scheme!r} (use sqlite:///path/to/file.db)")
+
+
+def default_database_url() -> str:
+    """``TASKEXT_DATABASE_URL`` from the environment, else a SQLite file under ``./data/``."""
+    return os.environ.get("TASKEXT_DATABASE_URL") or DEFAULT_DATABASE_URL
