@@ -8,26 +8,26 @@ batches, every ``flush_interval`` seconds and when the manager closes.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import os
 import socket
-import traceback
 import uuid
 import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from types import TracebackType
 from typing import Any
 
 from . import capture, registry
 from .clock import Clock, get_default_clock
-from .errors import ScheduleError, TaskNotFound
-from .loop import NEVER, Loop
+from .engine import NEVER
+from .errors import TaskNotFound
+from .loop import Loop
 from .retry import FailDelay, RetryPolicy
-from .schedules import Cron, Interval, Schedule, parse_schedule
-from .store import Outcome, RunRecord, RunStats, Store, TaskState, default_database_url, store_for_url
+from .runtime import ManagerRuntime, _Managed
+from .schedules import Schedule, parse_schedule
+from .store import RunRecord, RunStats, Store, TaskState, default_database_url, store_for_url
 
 __all__ = ["TaskInfo", "TaskManager"]
 
@@ -50,53 +50,7 @@ class TaskInfo:
         return self.state.name
 
 
-class _Managed:
-    """A loop run by this manager, with its policies."""
-
-    __slots__ = (
-        "default",
-        "default_fields",
-        "grace",
-        "group",
-        "in_run",
-        "loop",
-        "manual_resume",
-        "policy",
-        "run_again",
-        "state",
-    )
-
-    def __init__(self, loop: Loop[Any], default: Schedule, state: TaskState, policy: RetryPolicy) -> None:
-        self.loop = loop
-        self.default = default
-        self.default_fields = loop._schedule_fields()
-        self.state = state
-        self.policy = policy
-        self.grace: float | None = loop.options.get("misfire_grace")
-        self.group: str | None = loop.options.get("exclusive")
-        self.in_run = False
-        self.run_again = False
-        self.manual_resume: datetime | None = None
-
-
-def _short_traceback(exc: BaseException, limit: int = 2000) -> str:
-    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__, limit=-4))
-    return text if len(text) <= limit else "..." + text[-limit:]
-
-
-def _validate_grace(value: Any) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, timedelta):
-        value = value.total_seconds()
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        raise ValueError(
-            f"misfire_grace must be a non-negative number of seconds or a timedelta (got {value!r})"
-        )
-    return float(value)
-
-
-class TaskManager:
+class TaskManager(ManagerRuntime):
     """Runs ``taskext.loop`` loops as persistent, overridable, logged tasks.
 
     Parameters
@@ -280,59 +234,10 @@ class TaskManager:
 
     # ------------------------------------------------------------------ registration
 
-    def wants(self, loop: Loop[Any]) -> bool:
-        return not self._closing and loop.schedule is not None
-
     async def register(self, loop: Loop[Any]) -> TaskState:
         """Record ``loop`` as a task without starting it (for orphan detection and the CLI)."""
         managed = await self._register(loop)
         return managed.state.copy()
-
-    async def _register(self, loop: Loop[Any]) -> _Managed:
-        await self.open()
-        existing = self._managed.get(loop.name)
-        if existing is not None and existing.loop is loop:
-            return existing
-        default = existing.default if existing is not None and existing.loop is loop else loop.schedule
-        if default is None:
-            raise ScheduleError(f"task {loop.name!r} has no schedule to persist (zero interval)")
-        grace = _validate_grace(loop.options.get("misfire_grace"))
-        state = await self.store.register_task(
-            loop.name,
-            default.to_text(),
-            now=self.clock.now(),
-            exclusive=loop.options.get("exclusive"),
-            misfire_grace=grace,
-            random_fields=default.resolved if isinstance(default, Cron) else None,
-        )
-        policy = loop.options.get("retry") or self.retry
-        if not isinstance(policy, RetryPolicy):
-            raise TypeError(
-                f"retry for task {loop.name!r} must be a RetryPolicy, not {type(policy).__name__}"
-            )
-        managed = _Managed(loop, default, state, policy)
-        managed.grace = grace
-        self._managed[loop.name] = managed
-        loop.manager = self
-        self._apply_override(managed)
-        if state.default_changed:
-            log.warning(
-                "taskext: the default schedule of %r changed in code to %r; its override %r stays in force",
-                loop.name,
-                state.default_schedule,
-                state.override_schedule,
-            )
-        return managed
-
-    def _apply_override(self, managed: _Managed) -> None:
-        text = managed.state.override_schedule
-        if text is not None:
-            try:
-                managed.loop._apply_schedule(parse_schedule(text, seed=managed.loop.name))
-                return
-            except ScheduleError as exc:
-                log.error("taskext: stored override of %r is invalid (%s); using the default", managed.loop.name, exc)
-        managed.loop._restore_schedule_fields(managed.default_fields)
 
     async def scan(self, bot: Any) -> list[str]:
         """Register every loop defined on ``bot``'s cogs; tasks not seen are then orphans."""
@@ -347,247 +252,6 @@ class TaskManager:
         if self._session_start is not None:
             await self.store.mark_scan(self._session_start)
         return names
-
-    # ------------------------------------------------------------------ loop hooks
-
-    async def _loop_starting(self, loop: Loop[Any]) -> None:
-        managed = await self._register(loop)
-        now = self.clock.now()
-        state = managed.state
-        if state.disabled or state.paused:
-            self._plan(managed, NEVER)
-            return
-        if state.failures and state.last_finished is not None:
-            self._plan(managed, state.last_finished + timedelta(seconds=state.fail_delay))
-            return
-        if state.last_scheduled is None:
-            loop._plan_first(now)
-            self._remember_plan(managed)
-            return
-        self._plan_catch_up(managed, state.last_scheduled, now)
-
-    def _plan_catch_up(self, managed: _Managed, last: datetime, now: datetime) -> None:
-        """Plan after downtime: a missed run within the grace runs once now, else is skipped."""
-        loop = managed.loop
-        schedule = loop.schedule
-        assert schedule is not None
-        if isinstance(schedule, Interval):
-            schedule = schedule.anchored(last)
-            loop._schedule = schedule
-        due = schedule.next_after(last)
-        if due > now:
-            self._plan(managed, due)
-            return
-        latest = schedule.latest_at_or_before(due, now)
-        following = schedule.next_after(latest)
-        grace = managed.grace if managed.grace is not None else (following - latest).total_seconds()
-        if (now - latest).total_seconds() <= grace:
-            self._plan(managed, latest)
-            return
-        log.info("taskext: %r missed its run at %s (beyond the misfire grace); skipped", loop.name, latest)
-        run = RunRecord(task=loop.name, outcome=Outcome.MISSED, scheduled=latest, worker=self.worker_id)
-        managed.state.last_scheduled = latest
-        self._pending_runs.append(run)
-        self._plan(managed, following)
-        self._emit("task_missed", run, managed.state.copy())
-
-    def _plan(self, managed: _Managed, when: datetime) -> None:
-        managed.loop._plan(when)
-        self._remember_plan(managed)
-
-    def _remember_plan(self, managed: _Managed) -> None:
-        next_run = managed.loop._next_iteration
-        managed.state.next_run = None if next_run == NEVER else next_run
-        self._dirty[managed.state.name] = managed.state
-
-    async def _run_managed(
-        self, loop: Loop[Any], scheduled: datetime, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> None:
-        managed = self._managed[loop.name]
-        if loop.overlap:
-            loop._spawn_overlapped(functools.partial(self._execute, managed, scheduled, args, kwargs))
-        else:
-            await self._execute(managed, scheduled, args, kwargs)
-
-    async def _execute(
-        self, managed: _Managed, scheduled: datetime, args: tuple[Any, ...], kwargs: dict[str, Any]
-    ) -> RunRecord:
-        """Run the body once with recording, fail delays and events."""
-        loop = managed.loop
-        group = self._groups.setdefault(managed.group, asyncio.Lock()) if managed.group else None
-        if group is not None:
-            await group.acquire()
-        run = RunRecord(task=loop.name, outcome=Outcome.SUCCEEDED, scheduled=scheduled, worker=self.worker_id)
-        managed.in_run = True
-        run.started = self.clock.now()
-        error: Exception | None = None
-        try:
-            with capture.capturing(self.output_limit) as output:
-                try:
-                    await loop._invoke(args, kwargs)
-                except asyncio.CancelledError:
-                    run.outcome = Outcome.CANCELLED
-                    raise
-                except Exception as exc:
-                    error = exc
-                    run.outcome = Outcome.FAILED
-                    run.error = _short_traceback(exc)
-        finally:
-            managed.in_run = False
-            if group is not None:
-                group.release()
-            run.finished = self.clock.now()
-            run.output = output.text()
-            self._record(managed, run)
-        if error is not None:
-            loop._has_failed = True
-            await loop._call_loop_function("error", error)
-        else:
-            loop._has_failed = False
-        return run
-
-    def _record(self, managed: _Managed, run: RunRecord) -> None:
-        state = managed.state
-        state.last_scheduled = run.scheduled
-        state.last_started = run.started
-        state.last_finished = run.finished
-        state.last_outcome = run.outcome
-        state.run_count += 1
-        reached_max = False
-        if run.outcome is Outcome.FAILED:
-            previous = state.fail_delay
-            state.failures += 1
-            state.fail_delay = managed.policy.delay(state.failures)
-            state.last_error = run.error
-            reached_max = state.fail_delay >= managed.policy.maximum > previous
-        elif run.outcome is Outcome.SUCCEEDED:
-            state.failures = 0
-            state.fail_delay = 0.0
-            state.last_error = None
-        self._dirty[state.name] = state
-        self._pending_runs.append(run)
-        snapshot = state.copy()
-        if run.outcome is Outcome.FAILED:
-            log.warning(
-                "taskext: %r failed (%d in a row); next attempt in %gs",
-                state.name,
-                state.failures,
-                state.fail_delay,
-            )
-            self._emit("task_failed", run, snapshot)
-            if reached_max:
-                self._emit("task_max_fail_delay", run, snapshot)
-        elif run.outcome is Outcome.SUCCEEDED:
-            self._emit("task_succeeded", run, snapshot)
-        elif run.outcome is Outcome.CANCELLED:
-            self._emit("task_cancelled", run, snapshot)
-
-    async def _plan_managed(self, loop: Loop[Any], scheduled: datetime) -> None:
-        managed = self._managed[loop.name]
-        state = managed.state
-        now = self.clock.now()
-        if state.disabled or state.paused:
-            self._plan(managed, NEVER)
-        elif managed.run_again:
-            managed.run_again = False
-            self._plan(managed, now)
-        elif managed.manual_resume is not None:
-            # A run_now() run: go back to the plan it interrupted.
-            resume, managed.manual_resume = managed.manual_resume, None
-            schedule = loop.schedule
-            if schedule is not None and resume <= now:
-                resume = schedule.latest_at_or_before(resume, now)
-            self._plan(managed, resume)
-        elif state.failures and state.last_finished is not None:
-            # Moodle: while failing, the next run follows the fail delay, not the schedule.
-            self._plan(managed, state.last_finished + timedelta(seconds=state.fail_delay))
-        else:
-            loop._plan_after_run(scheduled, now)
-            self._remember_plan(managed)
-
-    def _loop_schedule_changed(self, loop: Loop[Any]) -> None:
-        schedule = loop.schedule
-        managed = self._managed.get(loop.name)
-        if managed is None or schedule is None:
-            return
-        text = schedule.to_text()
-        managed.state.override_schedule = text
-        self._spawn(self._persist_override(loop.name, text))
-
-    async def _persist_override(self, name: str, text: str) -> None:
-        state = await self.store.update_admin(name, override_schedule=text)
-        self._emit("schedule_changed", state)
-
-    def _loop_stopped(self, loop: Loop[Any]) -> None:
-        managed = self._managed.get(loop.name)
-        if managed is not None and managed.loop is loop:
-            managed.state.next_run = None
-            self._dirty[loop.name] = managed.state
-
-    # ------------------------------------------------------------------ persistence
-
-    async def flush(self) -> None:
-        """Write pending run results now (also done every ``flush_interval`` seconds)."""
-        if not self._dirty and not self._pending_runs:
-            return
-        states = [state.copy() for state in self._dirty.values()]
-        runs, self._pending_runs = self._pending_runs, []
-        self._dirty = {}
-        try:
-            await self.store.save_results(states, runs)
-        except Exception as exc:
-            # Keep everything for the next attempt; newer changes win over the retried copy.
-            for state in states:
-                self._dirty.setdefault(state.name, state)
-            self._pending_runs[:0] = runs
-            log.warning(
-                "taskext: could not save %d run result(s), will retry: %s", len(runs) + len(states), exc
-            )
-            return
-        now = self.clock.now()
-        if self._last_prune is None or now - self._last_prune > timedelta(minutes=10):
-            self._last_prune = now
-            await self.store.prune_runs(
-                keep_last=self.keep_runs, older_than=now - timedelta(days=self.keep_days)
-            )
-
-    async def _flush_forever(self) -> None:
-        while True:
-            await asyncio.sleep(self.flush_interval)
-            await self.flush()
-
-    async def _watch_forever(self) -> None:
-        while True:
-            await asyncio.sleep(self.watch_interval)
-            try:
-                await self.sync()
-            except Exception as exc:
-                log.warning("taskext: could not check the store for changes: %s", exc)
-
-    async def sync(self) -> bool:
-        """Apply owner changes made by other processes (the CLI). True if any were found."""
-        counter = await self.store.change_counter()
-        if counter == self._seen_changes:
-            return False
-        self._seen_changes = counter
-        for stored in await self.store.list_tasks():
-            managed = self._managed.get(stored.name)
-            if managed is None:
-                continue
-            state = managed.state
-            if (stored.override_schedule, stored.disabled, stored.paused) == (
-                state.override_schedule,
-                state.disabled,
-                state.paused,
-            ):
-                continue
-            was_stopped = state.disabled or state.paused
-            state.override_schedule, state.default_changed = stored.override_schedule, stored.default_changed
-            state.disabled, state.paused = stored.disabled, stored.paused
-            self._apply_override(managed)
-            self._replan(managed, catch_up=was_stopped and not stored.disabled)
-            log.info("taskext: applied a change to %r made by another process", stored.name)
-        return True
 
     # ------------------------------------------------------------------ queries
 
@@ -708,29 +372,6 @@ class TaskManager:
             self._replan(managed, catch_up=was_held and flag == "paused")
         self._emit("task_" + (flag if value else {"disabled": "enabled", "paused": "resumed"}[flag]), state)
         return state
-
-    def _replan(self, managed: _Managed, *, catch_up: bool = False) -> None:
-        loop = managed.loop
-        if not loop.is_running() or managed.in_run:
-            return
-        state = managed.state
-        now = self.clock.now()
-        if state.disabled or state.paused:
-            self._plan(managed, NEVER)
-        elif catch_up and loop.last_iteration is not None:
-            self._plan_catch_up(managed, loop.last_iteration, now)
-        elif loop._next_iteration == NEVER:
-            schedule = loop.schedule
-            assert schedule is not None
-            last = loop.last_iteration or state.last_scheduled
-            if isinstance(schedule, Interval) and last is not None:
-                schedule = schedule.anchored(last)
-                loop._schedule = schedule
-            self._plan(managed, schedule.next_after(now))
-        else:
-            loop._replan()
-            self._remember_plan(managed)
-        loop._interrupt()
 
     async def run_now(self, name: str) -> RunRecord | None:
         """Run ``name`` now, outside its schedule; its schedule is unchanged.

@@ -30,7 +30,7 @@ class RetryPolicy(abc.ABC):
 def _positive(name: str, value: float) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise TypeError(f"{name} must be a number, not {type(value).__name__}")
-    if value <= 0:
+    if not value > 0:  # also rejects NaN
         raise ValueError(f"{name} must be positive (got {value})")
     return float(value)
 

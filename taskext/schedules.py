@@ -76,7 +76,8 @@ def parse_zone(value: str | tzinfo | None) -> tzinfo:
 def zone_name(tz: tzinfo) -> str:
     """The text form of a zone that :func:`parse_zone` reads back."""
     if isinstance(tz, ZoneInfo):
-        return tz.key
+        # parse_zone reads "GMT" as UTC; name it so, for a stable round trip.
+        return "UTC" if tz.key.upper() in ("UTC", "Z", "GMT") else tz.key
     if tz is UTC:
         return "UTC"
     offset = tz.utcoffset(None)
@@ -162,8 +163,8 @@ def _format_duration(delta: timedelta) -> str:
             count, total_us = divmod(total_us, size)
             parts.append(f"{count}{unit}")
     if total_us or not parts:
-        seconds = total_us / 1_000_000
-        parts.append(f"{seconds:g}s" if total_us % 1_000_000 else f"{total_us // 1_000_000}s")
+        whole, micro = divmod(total_us, 1_000_000)
+        parts.append(f"{whole}.{micro:06d}".rstrip("0") + "s" if micro else f"{whole}s")
     return "".join(parts)
 
 
@@ -216,13 +217,15 @@ class Interval(Schedule):
     def next_after(self, dt: datetime) -> datetime:
         _require_aware(dt)
         if self.anchor is None:
-            return (dt + self.period).astimezone(UTC)
+            # Add in UTC: aware arithmetic in dt's own zone would follow the wall clock.
+            return dt.astimezone(UTC) + self.period
         steps = (dt - self.anchor) // self.period + 1
         return self.anchor + steps * self.period
 
     def latest_at_or_before(self, start: datetime, now: datetime) -> datetime:
         if now < start:
             return start
+        start, now = start.astimezone(UTC), now.astimezone(UTC)
         return start + ((now - start) // self.period) * self.period
 
     def to_text(self) -> str:
@@ -289,7 +292,7 @@ class TimesOfDay(Schedule):
             normalised.append(item if item.tzinfo is not None else item.replace(tzinfo=default_zone))
         if not normalised:
             raise ValueError("time parameter must not be an empty sequence.")
-        unique = {(t.replace(tzinfo=None), id(t.tzinfo)): t for t in normalised}
+        unique = {(t.replace(tzinfo=None), zone_name(t.tzinfo or UTC)): t for t in normalised}
         self.times: list[time] = sorted(
             unique.values(), key=lambda t: (t.replace(tzinfo=None), zone_name(t.tzinfo or UTC))
         )
@@ -412,10 +415,12 @@ class Cron(Schedule):
     def next_after(self, dt: datetime) -> datetime:
         _require_aware(dt)
         iterator = CronSim(self.resolved, dt.astimezone(self.tz))
+        # Compare in UTC: datetimes sharing a tzinfo compare by wall time, ignoring fold.
+        after = dt.astimezone(UTC)
         try:
             result: datetime = next(iterator)
             # A fall-back hour can map a wall time to an instant before dt; skip past it.
-            while result <= dt:
+            while result.astimezone(UTC) <= after:
                 result = next(iterator)
         except StopIteration:
             raise ScheduleError(
@@ -516,11 +521,18 @@ def _parse_times(text: str, original: str) -> TimesOfDay:
 
 
 def _looks_like_zone(word: str) -> bool:
-    return ("/" in word and not any(ch.isdigit() for ch in word.split("/")[0])) or word.upper() in (
+    if ("/" in word and not any(ch.isdigit() for ch in word.split("/")[0])) or word.upper() in (
         "UTC",
         "GMT",
         "Z",
-    )
+    ):
+        return True
+    # Offsets (+09:00) and IANA names without a slash (Japan) as written by to_text().
+    try:
+        parse_zone(word)
+    except ScheduleError:
+        return False
+    return True
 
 
 def parse_schedule(text: str, *, seed: str | None = None) -> Schedule:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import logging
 import sqlite3
 from collections.abc import AsyncIterator, Callable
@@ -46,7 +47,9 @@ class Harness:
         self.managers.append(manager)
         return manager
 
-    def loop(self, name: str = "report", fail: Callable[[], bool] = lambda: False, **options: Any) -> tasks.Loop[Any]:
+    def loop(
+        self, name: str = "report", fail: Callable[[], bool] = lambda: False, **options: Any
+    ) -> tasks.Loop[Any]:
         clock = self.clock
 
         async def body() -> None:
@@ -262,7 +265,7 @@ async def test_fail_delay_grows_to_a_day_and_resets_on_success(harness: Harness)
     assert delays == [60, 120, 240, 480, 960, 1920, 3840, 7680, 15360, 30720, 61440, 86400, 86400, 86400]
     # While failing, the next run follows the delay, not the schedule.
     times = [t for _, t in harness.runs]
-    assert [(b - a).total_seconds() for a, b in zip(times, times[1:])] == delays[:-1]
+    assert [(b - a).total_seconds() for a, b in itertools.pairwise(times)] == delays[:-1]
     assert loop.failed() and loop.is_running()
     assert [e for e in events if e[0] == "max"] == [("max", 86400)]
     failing = False
@@ -334,7 +337,9 @@ async def test_exclusive_group_never_runs_two_at_once(harness: Harness) -> None:
     assert peak == 1
 
 
-async def test_write_lock_held_elsewhere_loses_nothing(harness: Harness, caplog: pytest.LogCaptureFixture) -> None:
+async def test_write_lock_held_elsewhere_loses_nothing(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
     store = SQLiteStore(harness.url, busy_timeout=0.05)
     manager = TaskManager(store=store, clock=harness.clock)
     harness.managers.append(manager)
