@@ -262,6 +262,11 @@ class Loop(LoopEngine[LF]):
         return self._schedule
 
     @property
+    def logger(self) -> logging.Logger:
+        """The task's logger, ``taskext.task.<name>``; a task manager keeps its output per run."""
+        return logging.getLogger(f"taskext.task.{self._name}")
+
+    @property
     def clock(self) -> Clock:
         """The clock this loop waits on (the default clock unless one was given)."""
         return self._clock or self._running_clock

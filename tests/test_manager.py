@@ -11,12 +11,13 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import discord
 import pytest
 
 import taskext as tasks
 from taskext.manager import TaskManager
 from taskext.store import Outcome, SQLiteStore, StoreError
-from taskext.testing import FakeClock
+from taskext.testing import FakeClock, use_clock
 
 UTC = timezone.utc
 T0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
@@ -423,3 +424,80 @@ async def test_persist_false_and_no_manager_stay_in_memory(harness: Harness) -> 
     with pytest.raises(tasks.TaskNotFound):
         await manager.task("memory")
     loop.cancel()
+
+
+async def test_overlap_cap_holds_for_managed_loops(harness: Harness) -> None:
+    manager = await harness.manager()
+    clock = harness.clock
+    in_flight = 0
+    peak = 0
+
+    @tasks.loop(seconds=10, overlap=2, name="slow", clock=clock)
+    async def slow() -> None:
+        nonlocal in_flight, peak
+        in_flight += 1
+        peak = max(peak, in_flight)
+        await clock.sleep(35)
+        in_flight -= 1
+
+    await harness.start(slow)
+    await clock.advance(minutes=5)
+    assert peak == 2
+    await manager.flush()
+    runs = await manager.history("slow", limit=100)
+    assert len(runs) >= 8 and all(run.outcome is Outcome.SUCCEEDED for run in runs)
+    assert all(run.duration == timedelta(seconds=35) for run in runs)
+
+
+async def test_setup_wires_a_pycord_bot(harness: Harness) -> None:
+    from discord.ext import commands
+
+    bot = discord.Bot()
+    manager = TaskManager(harness.url, clock=harness.clock)
+    manager.setup(bot)
+    assert TaskManager.of(bot) is manager
+    seen: list[tuple[str, str]] = []
+
+    class Reports(commands.Cog):
+        def __init__(self) -> None:
+            self.fail = True
+
+        @tasks.loop(minutes=5)
+        async def build(self) -> None:
+            if self.fail:
+                raise ValueError("no data")
+
+        @tasks.loop(hours=1)
+        async def idle(self) -> None:
+            pass
+
+    async def on_failed(run: Any, state: Any) -> None:
+        seen.append(("failed", run.task))
+
+    async def on_succeeded(run: Any, state: Any) -> None:
+        seen.append(("succeeded", run.task))
+
+    bot.add_listener(on_failed, "on_taskext_task_failed")
+    bot.add_listener(on_succeeded, "on_taskext_task_succeeded")
+    cog = Reports()
+    bot.add_cog(cog)
+    with use_clock(harness.clock):
+        cog.build.start()
+    await eventually(lambda: cog.build.next_iteration is not None)
+    await harness.clock.advance(seconds=1)
+    await eventually(lambda: len(seen) == 1)
+    assert seen == [("failed", "Reports.build")]
+    cog.fail = False
+    await harness.clock.advance(seconds=60)
+    await eventually(lambda: len(seen) == 2)
+    assert seen[1] == ("succeeded", "Reports.build")
+    bot.dispatch("ready")  # registers every cog loop, started or not
+    await eventually(lambda: "Reports.idle" in manager._managed)
+    await bot.close()
+    assert not cog.build.is_running()
+    # State was flushed and the store closed by bot.close().
+    check = TaskManager(harness.url, clock=harness.clock)
+    harness.managers.append(check)
+    names = [info.name for info in await check.tasks()]
+    assert names == ["Reports.build", "Reports.idle"]
+    assert [run.outcome for run in await check.history("Reports.build")] == [Outcome.SUCCEEDED, Outcome.FAILED]
