@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+from .adhoc import Adhoc, AdhocContext, adhoc
 from .clock import Clock, SystemClock
 from .errors import ScheduleError, TaskextError, TaskNotFound
 from .loop import Loop, loop
@@ -13,6 +14,8 @@ from .retry import ExponentialBackoff, FailDelay, RetryPolicy
 from .schedules import Cron, Interval, Schedule, TimesOfDay, parse_schedule
 
 __all__ = [
+    "Adhoc",
+    "AdhocContext",
     "Clock",
     "Cron",
     "ExponentialBackoff",
@@ -28,6 +31,7 @@ __all__ = [
     "TaskNotFound",
     "TaskextError",
     "TimesOfDay",
+    "adhoc",
     "loop",
     "parse_schedule",
 ]

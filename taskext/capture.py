@@ -4,14 +4,10 @@ from __future__ import annotations
 
 import contextvars
 import logging
-from collections.abc import Iterator
-from contextlib import contextmanager
 
-__all__ = ["RunOutput", "capturing", "install"]
+__all__ = ["RunOutput", "begin", "end", "install"]
 
-_current: contextvars.ContextVar[RunOutput | None] = contextvars.ContextVar(
-    "taskext_run_output", default=None
-)
+_current: contextvars.ContextVar[RunOutput | None] = contextvars.ContextVar("taskext_run_output", default=None)
 _FORMAT = logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s")
 TRUNCATED = "\n[... output truncated]"
 
@@ -64,12 +60,12 @@ def install() -> None:
         root.addHandler(_handler)
 
 
-@contextmanager
-def capturing(limit: int) -> Iterator[RunOutput]:
-    """Collect log lines emitted in this context (and tasks it creates) into a RunOutput."""
+def begin(limit: int) -> tuple[RunOutput, contextvars.Token[RunOutput | None]]:
+    """Start collecting log lines emitted in this context (and tasks it creates)."""
     output = RunOutput(limit)
-    token = _current.set(output)
-    try:
-        yield output
-    finally:
-        _current.reset(token)
+    return output, _current.set(output)
+
+
+def end(token: contextvars.Token[RunOutput | None]) -> None:
+    """Stop the collection started by :func:`begin`."""
+    _current.reset(token)

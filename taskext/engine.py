@@ -32,9 +32,7 @@ log = logging.getLogger("taskext.loop")
 _func = Callable[..., Awaitable[Any]]
 LF = TypeVar("LF", bound=_func)
 
-current_loop_ctx: contextvars.ContextVar[int | None] = contextvars.ContextVar(
-    "taskext_current_loop", default=None
-)
+current_loop_ctx: contextvars.ContextVar[int | None] = contextvars.ContextVar("taskext_current_loop", default=None)
 UTC = timezone.utc
 # What a task manager plans for a loop that must not run (disabled or paused).
 NEVER = datetime.datetime(9999, 1, 1, tzinfo=UTC)
@@ -200,11 +198,7 @@ class LoopEngine(Generic[LF]):
             pass
 
     def _can_retry(self, exc: BaseException, failures: int) -> bool:
-        return (
-            self.reconnect
-            and self._is_retryable(exc)
-            and (self.max_retries is None or failures <= self.max_retries)
-        )
+        return self.reconnect and self._is_retryable(exc) and (self.max_retries is None or failures <= self.max_retries)
 
     async def _capped(self, run: Callable[[], Awaitable[Any]]) -> None:
         if self._semaphore is not None:
@@ -234,9 +228,7 @@ class LoopEngine(Generic[LF]):
             self._overlap_errors.append((iteration, exc))
             self._interrupt()
 
-    async def _run_iteration(
-        self, args: tuple[Any, ...], kwargs: dict[str, Any], iteration: int | None = None
-    ) -> None:
+    async def _run_iteration(self, args: tuple[Any, ...], kwargs: dict[str, Any], iteration: int | None = None) -> None:
         """Run the body once: spawned when overlapping, else awaited with retries.
 
         ``iteration`` is the number of the run being retried (overlapped runs are retried
@@ -247,9 +239,7 @@ class LoopEngine(Generic[LF]):
         else:
             await self._invoke(args, kwargs, iteration)
 
-    async def _invoke(
-        self, args: tuple[Any, ...], kwargs: dict[str, Any], iteration: int | None = None
-    ) -> None:
+    async def _invoke(self, args: tuple[Any, ...], kwargs: dict[str, Any], iteration: int | None = None) -> None:
         """Await the body in this task, retrying transient failures; raise anything fatal."""
         if iteration is None:
             iteration = self._current_loop
@@ -265,8 +255,7 @@ class LoopEngine(Generic[LF]):
                 # discord.py #9074: a CancelledError from inside the body is not a
                 # request to stop the loop.
                 log.warning(
-                    "Loop %r: iteration %d raised CancelledError that did not come from"
-                    " cancel(); the loop carries on",
+                    "Loop %r: iteration %d raised CancelledError that did not come from cancel(); the loop carries on",
                     self._name,
                     iteration,
                 )

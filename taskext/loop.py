@@ -372,9 +372,7 @@ class Loop(LoopEngine[LF]):
         self._has_failed = False  # failed() is about the run now starting
         if self.manager is None:
             self.manager = find_manager(self)
-        self._task = self.loop.create_task(
-            self._loop(previous, *args, **kwargs), name=f"taskext-loop-{self._name}"
-        )
+        self._task = self.loop.create_task(self._loop(previous, *args, **kwargs), name=f"taskext-loop-{self._name}")
         return self._task
 
     def stop(self) -> None:

@@ -20,14 +20,17 @@ from types import TracebackType
 from typing import Any
 
 from . import capture, registry
+from .adhoc import Adhoc
 from .clock import Clock, get_default_clock
 from .engine import NEVER
 from .errors import TaskNotFound
 from .loop import Loop
+from .queue_api import QueueAPI
 from .retry import FailDelay, RetryPolicy
 from .runtime import ManagerRuntime, _Managed
 from .schedules import Schedule, parse_schedule
 from .store import RunRecord, RunStats, Store, TaskState, default_database_url, store_for_url
+from .worker import AdhocWorker
 
 __all__ = ["TaskInfo", "TaskManager"]
 
@@ -50,7 +53,16 @@ class TaskInfo:
         return self.state.name
 
 
-class TaskManager(ManagerRuntime):
+def bind_handlers(cog: Any) -> list[str]:
+    """Bind the ``@taskext.adhoc`` methods of ``cog`` so the worker can run them."""
+    names = []
+    for attribute in dir(type(cog)):
+        if isinstance(getattr(type(cog), attribute, None), Adhoc):
+            names.append(getattr(cog, attribute).name)
+    return names
+
+
+class TaskManager(QueueAPI, ManagerRuntime):
     """Runs ``taskext.loop`` loops as persistent, overridable, logged tasks.
 
     Parameters
@@ -89,6 +101,12 @@ class TaskManager(ManagerRuntime):
         watch_interval: float = 1.0,
         output_limit: int = 4096,
         worker_id: str | None = None,
+        run_worker: bool = True,
+        adhoc_concurrency: int = 100,
+        adhoc_batch_size: int = 100,
+        adhoc_lease: float = 60.0,
+        adhoc_poll_interval: float = 1.0,
+        adhoc_keep_days: float = 28.0,
     ) -> None:
         if url is not None and store is not None:
             raise TypeError("pass either url or store, not both")
@@ -105,7 +123,7 @@ class TaskManager(ManagerRuntime):
             raise ValueError(f"output_limit must be a non-negative int (got {output_limit!r})")
         self.store: Store = store or store_for_url(url or default_database_url())
         self._clock = clock
-        self.retry: RetryPolicy = retry or FailDelay()
+        self.retry_policy: RetryPolicy = retry or FailDelay()
         self.keep_runs = keep_runs
         self.keep_days = float(keep_days)
         self.flush_interval = float(flush_interval)
@@ -125,6 +143,20 @@ class TaskManager(ManagerRuntime):
         self._session_start: datetime | None = None
         self._seen_changes = -1
         self._last_prune: datetime | None = None
+        if isinstance(adhoc_keep_days, bool) or not isinstance(adhoc_keep_days, (int, float)) or adhoc_keep_days <= 0:
+            raise ValueError(f"adhoc_keep_days must be positive (got {adhoc_keep_days!r})")
+        self.adhoc_keep_days = float(adhoc_keep_days)
+        # Validated now, created when opened (it needs the running event loop).
+        self._worker_options = {
+            "concurrency": adhoc_concurrency,
+            "batch_size": adhoc_batch_size,
+            "lease": adhoc_lease,
+            "poll_interval": adhoc_poll_interval,
+        }
+        self.worker: AdhocWorker | None = None
+        self.run_worker = run_worker
+        # Without a bot every handler is declared at import; with one, cogs bind theirs.
+        self.handlers_ready = True
 
     # ------------------------------------------------------------------ lifecycle
 
@@ -155,6 +187,9 @@ class TaskManager(ManagerRuntime):
             registry.activate(self)
             self._spawn(self._flush_forever())
             self._spawn(self._watch_forever())
+            if self.run_worker:
+                self.worker = AdhocWorker(self, **self._worker_options)  # type: ignore[arg-type]
+                self.worker.start()
             log.info("taskext: store %s opened (worker %s)", self.store.url, self.worker_id)
 
     async def close(self, *, timeout: float = 10.0) -> None:
@@ -173,6 +208,8 @@ class TaskManager(ManagerRuntime):
                 task.cancel()
             if late:
                 await asyncio.wait(late)
+        if self.worker is not None:
+            await self.worker.stop(timeout=timeout)
         for task in list(self._background):
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
@@ -198,9 +235,18 @@ class TaskManager(ManagerRuntime):
         are dispatched on the bot (``on_taskext_task_failed`` ...).
         """
         self.bot = bot
+        self.handlers_ready = False  # until on_ready has bound the cogs' ad hoc handlers
         TaskManager._by_bot[bot] = self
         registry.activate(self)
         original_close = bot.close
+        original_add_cog = bot.add_cog
+
+        def add_cog(cog: Any, *args: Any, **kwargs: Any) -> Any:
+            result = original_add_cog(cog, *args, **kwargs)
+            bind_handlers(cog)
+            return result
+
+        bot.add_cog = add_cog
 
         async def close() -> None:
             await self.close()
@@ -211,6 +257,9 @@ class TaskManager(ManagerRuntime):
         async def on_ready() -> None:
             await self.open()
             await self.scan(bot)
+            self.handlers_ready = True
+            if self.worker is not None:
+                self.worker.wake()
 
         bot.add_listener(on_ready, "on_ready")
         return self
@@ -225,6 +274,9 @@ class TaskManager(ManagerRuntime):
     def add_listener(self, event: str, listener: Listener) -> None:
         """Call ``listener(*args)`` on ``event`` (``task_failed``, ``task_succeeded``...)."""
         self._listeners.setdefault(event.removeprefix("on_").removeprefix("taskext_"), []).append(listener)
+
+    def _has_audience(self) -> bool:
+        return self.bot is not None or bool(self._listeners)
 
     def _emit(self, event: str, *args: Any) -> None:
         if self.bot is not None:
@@ -243,6 +295,7 @@ class TaskManager(ManagerRuntime):
         """Register every loop defined on ``bot``'s cogs; tasks not seen are then orphans."""
         names: list[str] = []
         for cog in list(getattr(bot, "cogs", {}).values()):
+            bind_handlers(cog)
             for attribute in dir(type(cog)):
                 if isinstance(getattr(type(cog), attribute, None), Loop):
                     found = getattr(cog, attribute)
@@ -271,9 +324,7 @@ class TaskManager(ManagerRuntime):
     def _info(self, state: TaskState, scanned: datetime | None) -> TaskInfo:
         managed = self._managed.get(state.name)
         running = managed is not None and managed.loop.is_running()
-        orphaned = (
-            managed is None and scanned is not None and (state.seen_at is None or state.seen_at < scanned)
-        )
+        orphaned = managed is None and scanned is not None and (state.seen_at is None or state.seen_at < scanned)
         next_run = managed.loop.next_iteration if managed is not None and running else state.next_run
         return TaskInfo(state=state, running=running, orphaned=orphaned, next_run=next_run)
 
@@ -384,9 +435,7 @@ class TaskManager(ManagerRuntime):
         managed = self._managed.get(name)
         if managed is None:
             await self.store.get_task(name)  # TaskNotFound for unknown names
-            raise TaskNotFound(
-                f"task {name!r} is not defined in this process; run it where its code is loaded"
-            )
+            raise TaskNotFound(f"task {name!r} is not defined in this process; run it where its code is loaded")
         loop = managed.loop
         if loop.is_running():
             if managed.in_run:

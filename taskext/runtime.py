@@ -68,9 +68,7 @@ def _validate_grace(value: Any) -> float | None:
     if isinstance(value, timedelta):
         value = value.total_seconds()
     if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        raise ValueError(
-            f"misfire_grace must be a non-negative number of seconds or a timedelta (got {value!r})"
-        )
+        raise ValueError(f"misfire_grace must be a non-negative number of seconds or a timedelta (got {value!r})")
     return float(value)
 
 
@@ -78,7 +76,7 @@ class ManagerRuntime:
     """Loop hooks, planning, recording and write-behind of :class:`~taskext.TaskManager`."""
 
     store: Store
-    retry: RetryPolicy
+    retry_policy: RetryPolicy
     worker_id: str
     output_limit: int
     keep_runs: int
@@ -101,6 +99,9 @@ class ManagerRuntime:
         raise NotImplementedError
 
     def _emit(self, event: str, *args: Any) -> None:
+        raise NotImplementedError
+
+    def _has_audience(self) -> bool:
         raise NotImplementedError
 
     def _spawn(self, coro: Awaitable[Any]) -> None:
@@ -126,11 +127,9 @@ class ManagerRuntime:
             misfire_grace=grace,
             random_fields=default.resolved if isinstance(default, Cron) else None,
         )
-        policy = loop.options.get("retry") or self.retry
+        policy = loop.options.get("retry") or self.retry_policy
         if not isinstance(policy, RetryPolicy):
-            raise TypeError(
-                f"retry for task {loop.name!r} must be a RetryPolicy, not {type(policy).__name__}"
-            )
+            raise TypeError(f"retry for task {loop.name!r} must be a RetryPolicy, not {type(policy).__name__}")
         managed = _Managed(loop, default, state, policy)
         managed.grace = grace
         self._managed[loop.name] = managed
@@ -232,18 +231,18 @@ class ManagerRuntime:
         managed.in_run = True
         run.started = self.clock.now()
         error: Exception | None = None
+        output, token = capture.begin(self.output_limit)
         try:
-            with capture.capturing(self.output_limit) as output:
-                try:
-                    await loop._invoke(args, kwargs)
-                except asyncio.CancelledError:
-                    run.outcome = Outcome.CANCELLED
-                    raise
-                except Exception as exc:
-                    error = exc
-                    run.outcome = Outcome.FAILED
-                    run.error = _short_traceback(exc)
+            await loop._invoke(args, kwargs)
+        except asyncio.CancelledError:
+            run.outcome = Outcome.CANCELLED
+            raise
+        except Exception as exc:
+            error = exc
+            run.outcome = Outcome.FAILED
+            run.error = _short_traceback(exc)
         finally:
+            capture.end(token)
             managed.in_run = False
             if group is not None:
                 group.release()
@@ -277,7 +276,8 @@ class ManagerRuntime:
             state.last_error = None
         self._dirty[state.name] = state
         self._pending_runs.append(run)
-        snapshot = state.copy()
+        # Listeners get a copy; skip the cost when nobody listens.
+        snapshot = state.copy() if self._has_audience() else state
         if run.outcome is Outcome.FAILED:
             log.warning(
                 "taskext: %r failed (%d in a row); next attempt in %gs",
@@ -341,7 +341,8 @@ class ManagerRuntime:
         """Write pending run results now (also done every ``flush_interval`` seconds)."""
         if not self._dirty and not self._pending_runs:
             return
-        states = [state.copy() for state in self._dirty.values()]
+        # Stores read the states before their first await, so no copies are needed.
+        states = list(self._dirty.values())
         runs, self._pending_runs = self._pending_runs, []
         self._dirty = {}
         try:
@@ -351,16 +352,12 @@ class ManagerRuntime:
             for state in states:
                 self._dirty.setdefault(state.name, state)
             self._pending_runs[:0] = runs
-            log.warning(
-                "taskext: could not save %d run result(s), will retry: %s", len(runs) + len(states), exc
-            )
+            log.warning("taskext: could not save %d run result(s), will retry: %s", len(runs) + len(states), exc)
             return
         now = self.clock.now()
         if self._last_prune is None or now - self._last_prune > timedelta(minutes=10):
             self._last_prune = now
-            await self.store.prune_runs(
-                keep_last=self.keep_runs, older_than=now - timedelta(days=self.keep_days)
-            )
+            await self.store.prune_runs(keep_last=self.keep_runs, older_than=now - timedelta(days=self.keep_days))
 
     async def _flush_forever(self) -> None:
         while True:

@@ -279,8 +279,7 @@ class TimesOfDay(Schedule):
             items = times
         else:
             raise TypeError(
-                "Expected datetime.time or a sequence of datetime.time for ``time``,"
-                f" received {type(times)!r} instead."
+                f"Expected datetime.time or a sequence of datetime.time for ``time``, received {type(times)!r} instead."
             )
         normalised: list[time] = []
         for index, item in enumerate(items):
@@ -423,9 +422,7 @@ class Cron(Schedule):
             while result.astimezone(UTC) <= after:
                 result = next(iterator)
         except StopIteration:
-            raise ScheduleError(
-                f"cron expression {self.expression!r} never fires after {dt.isoformat()}"
-            ) from None
+            raise ScheduleError(f"cron expression {self.expression!r} never fires after {dt.isoformat()}") from None
         return result.astimezone(UTC)
 
     def to_text(self) -> str:
@@ -465,16 +462,13 @@ def _parse_duration(text: str, original: str) -> Interval:
         unit = match.group(2).lower()
         if unit not in _UNITS:
             raise ScheduleError(
-                f"invalid schedule {original!r}: unknown unit {match.group(2)!r}"
-                " (use d, h, m or s, as in 1h30m)"
+                f"invalid schedule {original!r}: unknown unit {match.group(2)!r} (use d, h, m or s, as in 1h30m)"
             )
         total += float(match.group(1)) * _UNITS[unit]
         position = match.end()
     if position == 0 or text[position:].strip():
         bad = text[position:].strip() or compact
-        raise ScheduleError(
-            f"invalid schedule {original!r}: cannot read {bad!r} as a duration such as 10m or 1h30m"
-        )
+        raise ScheduleError(f"invalid schedule {original!r}: cannot read {bad!r} as a duration such as 10m or 1h30m")
     if total <= 0:
         raise ScheduleError(f"invalid schedule {original!r}: an interval must be longer than zero")
     return Interval(total)
@@ -483,22 +477,16 @@ def _parse_duration(text: str, original: str) -> Interval:
 def _parse_time_item(item: str, original: str) -> time:
     match = _TIME_ITEM.fullmatch(item)
     if not match:
-        raise ScheduleError(
-            f"invalid schedule {original!r}: {item!r} is not a time of day (HH:MM or HH:MM:SS)"
-        )
+        raise ScheduleError(f"invalid schedule {original!r}: {item!r} is not a time of day (HH:MM or HH:MM:SS)")
     hour, minute = int(match.group(1)), int(match.group(2))
     second = int(match.group(3) or 0)
     micro = int((match.group(4) or "0").ljust(6, "0"))
     if hour > 23:
         raise ScheduleError(f"invalid schedule {original!r}: hour {hour} in {item!r} is out of range 0-23")
     if minute > 59:
-        raise ScheduleError(
-            f"invalid schedule {original!r}: minute {minute} in {item!r} is out of range 0-59"
-        )
+        raise ScheduleError(f"invalid schedule {original!r}: minute {minute} in {item!r} is out of range 0-59")
     if second > 59:
-        raise ScheduleError(
-            f"invalid schedule {original!r}: second {second} in {item!r} is out of range 0-59"
-        )
+        raise ScheduleError(f"invalid schedule {original!r}: second {second} in {item!r} is out of range 0-59")
     return time(hour, minute, second, micro)
 
 

@@ -114,9 +114,7 @@ class FakeClock(Clock):
             self._now = target.astimezone(UTC)
         await self.settle()
 
-    async def run_until(
-        self, predicate: Callable[[], bool], *, limit: timedelta = timedelta(days=366)
-    ) -> None:
+    async def run_until(self, predicate: Callable[[], bool], *, limit: timedelta = timedelta(days=366)) -> None:
         """Jump from timer to timer until ``predicate()`` is true (or ``limit`` passes).
 
         Raises

@@ -15,10 +15,16 @@ from .base import (
     StoreError,
     TaskState,
 )
+from .queue import AdhocResult, AdhocStatus, AdhocTask, Claim, NewAdhoc
 from .sqlite import SQLiteStore
 
 __all__ = [
     "DEFAULT_DATABASE_URL",
+    "AdhocResult",
+    "AdhocStatus",
+    "AdhocTask",
+    "Claim",
+    "NewAdhoc",
     "NotATaskextDatabase",
     "Outcome",
     "RunRecord",

@@ -14,6 +14,7 @@ from types import TracebackType
 from typing import Any
 
 from ..errors import TaskextError
+from .queue import QueueStore
 
 __all__ = [
     "ADMIN_FIELDS",
@@ -137,7 +138,7 @@ class RunStats:
     last_failure: datetime | None = None
 
 
-class Store(abc.ABC):
+class Store(QueueStore):
     """Persistence for task state and run logs. Use ``async with store:``."""
 
     url: str
@@ -197,7 +198,11 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def save_results(self, states: Sequence[TaskState], runs: Sequence[RunRecord]) -> None:
-        """In one transaction: write the run-result fields of ``states`` and append ``runs``."""
+        """In one transaction: write the run-result fields of ``states`` and append ``runs``.
+
+        Implementations read every value of ``states`` and ``runs`` before their first
+        ``await``: the manager passes live objects, not copies.
+        """
 
     @abc.abstractmethod
     async def runs(self, task: str | None = None, *, limit: int = 20) -> list[RunRecord]:

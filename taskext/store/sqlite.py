@@ -28,13 +28,14 @@ from .base import (
     StoreError,
     TaskState,
 )
+from .sqlite_queue import QUEUE_SCHEMA, SQLiteQueue
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
 
 UTC = timezone.utc
 R = TypeVar("R")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 APPLICATION = "taskext"
 
 # Forward migrations: MIGRATIONS[n] upgrades a version-n database to n + 1.
@@ -73,9 +74,8 @@ CREATE TABLE taskext_runs (
     worker TEXT
 );
 CREATE INDEX taskext_runs_task ON taskext_runs (task, id);
-CREATE INDEX taskext_runs_started ON taskext_runs (started);
 """
-MIGRATIONS: dict[int, str] = {}
+MIGRATIONS: dict[int, str] = {1: QUEUE_SCHEMA}
 
 _TASK_COLUMNS = (
     "name, default_schedule, override_schedule, default_changed, disabled, paused, exclusive,"
@@ -141,7 +141,7 @@ def sqlite_path(url: str) -> str:
     return path
 
 
-class SQLiteStore(Store):
+class SQLiteStore(SQLiteQueue, Store):
     """A :class:`Store` in one SQLite file (WAL, busy timeout, short transactions).
 
     Parameters
@@ -169,8 +169,7 @@ class SQLiteStore(Store):
         except sqlite3.OperationalError as exc:
             if "locked" in str(exc) or "busy" in str(exc):
                 raise StoreError(
-                    f"database {self.path} is locked by another connection"
-                    f" (waited {self.busy_timeout:g} s): {exc}"
+                    f"database {self.path} is locked by another connection (waited {self.busy_timeout:g} s): {exc}"
                 ) from exc
             raise StoreError(f"database {self.path}: {exc}") from exc
         return result
@@ -195,9 +194,7 @@ class SQLiteStore(Store):
         try:
             tables = {row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")}
         except sqlite3.DatabaseError as exc:
-            raise NotATaskextDatabase(
-                f"{self.path} is not a taskext database ({exc}); left untouched"
-            ) from None
+            raise NotATaskextDatabase(f"{self.path} is not a taskext database ({exc}); left untouched") from None
         if not tables:
             return 0
         if "taskext_meta" not in tables:
@@ -241,9 +238,7 @@ class SQLiteStore(Store):
                     if statement.strip():
                         conn.execute(statement)
                 version += 1
-                conn.execute(
-                    "UPDATE taskext_meta SET value = ? WHERE key = 'schema_version'", (str(version),)
-                )
+                conn.execute("UPDATE taskext_meta SET value = ? WHERE key = 'schema_version'", (str(version),))
             conn.execute("COMMIT")
         except BaseException:
             if conn.in_transaction:
@@ -289,8 +284,7 @@ class SQLiteStore(Store):
     ) -> TaskState:
         def work(conn: sqlite3.Connection) -> TaskState:
             row = conn.execute(
-                "SELECT default_schedule, override_schedule, default_changed"
-                " FROM taskext_tasks WHERE name = ?",
+                "SELECT default_schedule, override_schedule, default_changed FROM taskext_tasks WHERE name = ?",
                 (name,),
             ).fetchone()
             if row is None:
@@ -327,9 +321,7 @@ class SQLiteStore(Store):
             raise ValueError(f"not owner-controlled fields: {', '.join(sorted(unknown))}")
         columns = sorted(changes)
         values = [
-            _ts(changes[c])
-            if c == "next_run"
-            else (int(changes[c]) if isinstance(changes[c], bool) else changes[c])
+            _ts(changes[c]) if c == "next_run" else (int(changes[c]) if isinstance(changes[c], bool) else changes[c])
             for c in columns
         ]
 
