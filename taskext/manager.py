@@ -450,3 +450,31 @@ class TaskManager(QueueAPI, ManagerRuntime):
         run = await self._execute(managed, self.clock.now(), args, {})
         await self.flush()
         return run
+
+    # ------------------------------------------------------------------ loops by name
+
+    def loop_named(self, name: str) -> Loop[Any]:
+        """The loop object of a task defined in this process. Raises TaskNotFound."""
+        managed = self._managed.get(name)
+        if managed is None:
+            raise TaskNotFound(f"task {name!r} is not defined in this process")
+        return managed.loop
+
+    def stop_loop(self, name: str) -> bool:
+        """Stop the loop of ``name`` after its current iteration; False if it was not running."""
+        loop = self.loop_named(name)
+        running = loop.is_running()
+        loop.stop()
+        return running
+
+    def start_loop(self, name: str) -> bool:
+        """Start the loop of ``name``; False if it was already running."""
+        loop = self.loop_named(name)
+        if loop.is_running():
+            return False
+        loop.start()
+        return True
+
+    def restart_loop(self, name: str) -> None:
+        """Restart the loop of ``name`` (start it if it is not running)."""
+        self.loop_named(name).restart()

@@ -90,7 +90,7 @@ class TaskState:
 
 
 # Columns owners change; run results never write them, so the two cannot overwrite each other.
-ADMIN_FIELDS = frozenset({"override_schedule", "default_changed", "disabled", "paused", "next_run"})
+ADMIN_FIELDS = frozenset({"override_schedule", "default_changed", "disabled", "paused"})
 RUNTIME_FIELDS = (
     "next_run",
     "last_scheduled",

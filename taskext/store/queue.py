@@ -105,7 +105,8 @@ class QueueStore(abc.ABC):
     ) -> list[Claim]:
         """Atomically take up to ``limit`` due tasks of ``names``: pending ones whose time
         has come, and running ones whose lease expired (their worker died). Each claim
-        counts an attempt and gets a new fencing ``lease``."""
+        counts an attempt and gets a new fencing ``lease``. Claims are returned by
+        ``run_at``, then ``id``."""
 
     @abc.abstractmethod
     async def finish(self, worker: str, outcomes: Sequence[AdhocResult], *, now: datetime) -> int:
@@ -150,7 +151,8 @@ class QueueStore(abc.ABC):
 
     @abc.abstractmethod
     async def fail_unhandled(self, known: Sequence[str], *, now: datetime, reason: str) -> int:
-        """Mark due pending tasks whose handler is not in ``known`` as failed.
+        """Mark due tasks whose handler is not in ``known`` as failed: due pending ones, and
+        running ones whose lease expired (their worker died; nobody here can run them).
 
         ``{name}`` in ``reason`` is replaced by the task's handler name.
         """

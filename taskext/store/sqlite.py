@@ -8,6 +8,7 @@ interleave with another coroutine's statements.
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Callable, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -86,7 +87,11 @@ _RUN_COLUMNS = "id, task, scheduled, started, finished, outcome, error, output, 
 
 
 def _ts(value: datetime | None) -> float | None:
-    return value.timestamp() if value is not None else None
+    if value is None:
+        return None
+    if value.tzinfo is None or value.utcoffset() is None:
+        raise ValueError(f"taskext stores aware datetimes only, got naive {value.isoformat()}")
+    return value.timestamp()
 
 
 def _dt(value: float | None) -> datetime | None:
@@ -166,7 +171,7 @@ class SQLiteStore(SQLiteQueue, Store):
             raise StoreError(f"store {self.url} is not open")
         try:
             result: R = await self._conn._execute(fn, self._conn._conn)  # type: ignore[no-untyped-call]
-        except sqlite3.OperationalError as exc:
+        except sqlite3.Error as exc:
             if "locked" in str(exc) or "busy" in str(exc):
                 raise StoreError(
                     f"database {self.path} is locked by another connection (waited {self.busy_timeout:g} s): {exc}"
@@ -212,6 +217,18 @@ class SQLiteStore(SQLiteQueue, Store):
             )
         return version
 
+    def _enable_wal(self, conn: sqlite3.Connection) -> None:
+        """Switch to WAL. SQLite does not call the busy handler for this, so retry until busy_timeout."""
+        deadline = time.monotonic() + self.busy_timeout
+        while True:
+            try:
+                conn.execute("PRAGMA journal_mode = WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.005)
+
     def _prepare(self, conn: sqlite3.Connection) -> None:
         conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
         # Inspect before writing anything: a foreign or newer file must stay untouched.
@@ -219,7 +236,7 @@ class SQLiteStore(SQLiteQueue, Store):
             conn.execute("PRAGMA synchronous = NORMAL")
             return
         if self.path != ":memory:":
-            conn.execute("PRAGMA journal_mode = WAL")
+            self._enable_wal(conn)
         conn.execute("PRAGMA synchronous = NORMAL")
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -297,7 +314,7 @@ class SQLiteStore(SQLiteQueue, Store):
                 changed = bool(row[2]) or (row[1] is not None and row[0] != default_schedule)
                 conn.execute(
                     "UPDATE taskext_tasks SET default_schedule = ?, default_changed = ?, exclusive = ?,"
-                    " misfire_grace = ?, random_fields = COALESCE(random_fields, ?), seen_at = ?"
+                    " misfire_grace = ?, random_fields = ?, seen_at = ?"
                     " WHERE name = ?",
                     (default_schedule, int(changed), exclusive, misfire_grace, random_fields, _ts(now), name),
                 )
@@ -370,10 +387,11 @@ class SQLiteStore(SQLiteQueue, Store):
             if task_rows:
                 conn.executemany(f"UPDATE taskext_tasks SET {assignments} WHERE name = ?", task_rows)
             if run_rows:
+                # A task deleted meanwhile (purged) gets no orphan runs.
                 conn.executemany(
-                    "INSERT INTO taskext_runs (task, scheduled, started, finished, outcome, error, output,"
-                    " worker) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                    run_rows,
+                    "INSERT INTO taskext_runs (task, scheduled, started, finished, outcome, error, output, worker)"
+                    " SELECT ?, ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM taskext_tasks WHERE name = ?)",
+                    [(*row, row[0]) for row in run_rows],
                 )
 
         await self._call(lambda conn: self._write(conn, work))
@@ -458,7 +476,7 @@ class SQLiteStore(SQLiteQueue, Store):
 
         def work(conn: sqlite3.Connection) -> int:
             cursor = conn.execute(
-                "DELETE FROM taskext_runs WHERE COALESCE(started, finished, scheduled) < ? AND id NOT IN ("
+                "DELETE FROM taskext_runs WHERE COALESCE(started, finished, scheduled, 0) < ? AND id NOT IN ("
                 " SELECT id FROM (SELECT id, ROW_NUMBER() OVER (PARTITION BY task ORDER BY id DESC) AS n"
                 " FROM taskext_runs) WHERE n <= ?)",
                 (older_than.timestamp(), keep_last),

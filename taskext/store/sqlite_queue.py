@@ -162,9 +162,11 @@ class SQLiteQueue(QueueStore):
         params = (worker, lease_until.timestamp(), *names, moment, moment, limit)
 
         def work(conn: sqlite3.Connection) -> list[Claim]:
+            # RETURNING does not follow the subquery's ORDER BY: sort the claims by (run_at, id).
+            rows = sorted(conn.execute(sql, params).fetchall(), key=lambda row: (row[6], row[0]))
             return [
                 Claim(row[0], row[1], row[2], row[3], row[4], _dt(row[5]), _dt(row[6]), row[7], row[8], row[9])
-                for row in conn.execute(sql, params).fetchall()
+                for row in rows
             ]
 
         return await self._transaction(work)
@@ -314,10 +316,13 @@ class SQLiteQueue(QueueStore):
         condition = f" AND name NOT IN ({marks})" if known else ""
 
         def work(conn: sqlite3.Connection) -> int:
+            moment = now.timestamp()
             return conn.execute(
-                "UPDATE taskext_adhoc SET status = 'failed', last_error = REPLACE(?, '{name}', name), finished_at = ?"
-                f" WHERE status = 'pending' AND run_at <= ?{condition}",
-                (reason, now.timestamp(), now.timestamp(), *known),
+                "UPDATE taskext_adhoc SET status = 'failed', last_error = REPLACE(?, '{name}', name), finished_at = ?,"
+                " acquired_by = NULL, acquired_until = NULL"
+                " WHERE ((status = 'pending' AND run_at <= ?) OR (status = 'running' AND acquired_until < ?))"
+                f"{condition}",
+                (reason, moment, moment, moment, *known),
             ).rowcount
 
         return await self._transaction(work)
