@@ -20,11 +20,11 @@ from types import TracebackType
 from typing import Any
 
 from . import capture, registry
-from .adhoc import Adhoc
 from .clock import Clock, get_default_clock
 from .engine import NEVER
 from .errors import TaskNotFound
-from .loop import Loop
+from .handlers import Adhoc
+from .loops import Loop
 from .queue_api import QueueAPI
 from .retry import FailDelay, RetryPolicy
 from .runtime import ManagerRuntime, _Managed

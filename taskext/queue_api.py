@@ -9,9 +9,9 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from .adhoc import Adhoc, handlers
 from .clock import Clock
 from .errors import TaskNotFound
+from .handlers import Adhoc, handlers
 from .store import AdhocStatus, AdhocTask, NewAdhoc, Store
 from .worker import AdhocWorker
 
@@ -175,6 +175,8 @@ class QueueAPI:
                 unknown = set(element) - {"data", *options}
                 if unknown:
                     raise TypeError(f"unknown keys in an enqueue_many item: {', '.join(sorted(unknown))}")
+                if "run_at" in element and "delay" in element:
+                    raise TypeError("an enqueue_many item can have run_at or delay, not both")
                 data = element["data"]
                 options.update({key: element[key] for key in options if key in element})
                 if "run_at" in element:

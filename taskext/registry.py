@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from .loop import Loop
+    from .loops import Loop
 
 __all__ = ["MANAGER_OPTIONS", "ManagerHooks", "activate", "deactivate", "find_manager"]
 

@@ -63,10 +63,8 @@ class FailDelay(RetryPolicy):
 
     def delay(self, failures: int) -> float:
         self._check(failures)
-        # Cap the exponent so huge failure counts cannot overflow the float.
-        exponent = min(failures - 1, 1024)
-        try:
-            value = self.first * self.factor**exponent
+        try:  # a huge failure count overflows the float: that is the cap
+            value = self.first * self.factor ** (failures - 1)
         except OverflowError:
             value = self._maximum
         return min(value, self._maximum)
@@ -106,9 +104,8 @@ class ExponentialBackoff(RetryPolicy):
     def ceiling(self, failures: int) -> float:
         """The upper bound of the jittered delay after ``failures`` failures."""
         self._check(failures)
-        exponent = min(failures, 1024)
         try:
-            value = self.base * self.factor**exponent
+            value = self.base * self.factor**failures
         except OverflowError:
             value = self._maximum
         return min(value, self._maximum)

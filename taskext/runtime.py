@@ -18,7 +18,7 @@ from . import capture
 from .clock import Clock
 from .engine import NEVER
 from .errors import ScheduleError
-from .loop import Loop
+from .loops import Loop
 from .retry import RetryPolicy
 from .schedules import Cron, Interval, Schedule, parse_schedule
 from .store import Outcome, RunRecord, Store, TaskState

@@ -16,8 +16,8 @@ from collections import Counter
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from .adhoc import Adhoc, AdhocContext, handlers
 from .clock import Timer
+from .handlers import Adhoc, AdhocContext, handlers
 from .store import AdhocResult, Claim
 
 if TYPE_CHECKING:

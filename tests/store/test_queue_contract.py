@@ -122,7 +122,7 @@ async def test_enqueue_large_batch_ids_map_to_their_items(store: Store) -> None:
     await store.enqueue([item(data="0")], dedupe=False)  # ids do not start at 1 for this batch
     ids = await store.enqueue([item(data=str(n), run=n) for n in range(1, 251)], dedupe=False)
     assert len(set(ids)) == 250
-    for n, task_id in zip(range(1, 251), ids):
+    for n, task_id in zip(range(1, 251), ids, strict=True):
         assert (await store.get_adhoc(task_id)).data == str(n)
 
 

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
 
 __all__ = ["Loop", "loop"]
 
-log = logging.getLogger(__name__)
+log = logging.getLogger("taskext.loop")
 
 T = TypeVar("T")
 _func = Callable[..., Awaitable[Any]]
