@@ -74,6 +74,8 @@ class TaskState:
     last_error: str | None = None
     run_count: int = 0
     seen_at: datetime | None = None
+    acquired_by: str | None = None
+    acquired_until: datetime | None = None
 
     @property
     def overridden(self) -> bool:
@@ -219,6 +221,18 @@ class Store(QueueStore):
     @abc.abstractmethod
     async def delete_task(self, name: str) -> None:
         """Forget a task and its runs. Raises :class:`~taskext.TaskNotFound`."""
+
+    @abc.abstractmethod
+    async def acquire_task(self, name: str, worker: str, *, now: datetime, until: datetime) -> str | None:
+        """Take the lease of ``name`` for ``worker`` until ``until``.
+
+        Returns ``None`` when taken (or already held by ``worker``), else the id of the
+        worker that holds an unexpired lease. Raises :class:`~taskext.TaskNotFound`.
+        """
+
+    @abc.abstractmethod
+    async def release_task(self, name: str, worker: str) -> None:
+        """Give up the lease of ``name`` if ``worker`` holds it."""
 
     @abc.abstractmethod
     async def mark_scan(self, now: datetime) -> None:

@@ -36,7 +36,7 @@ __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
 UTC = timezone.utc
 R = TypeVar("R")
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 APPLICATION = "taskext"
 
 # Forward migrations: MIGRATIONS[n] upgrades a version-n database to n + 1.
@@ -76,12 +76,17 @@ CREATE TABLE taskext_runs (
 );
 CREATE INDEX taskext_runs_task ON taskext_runs (task, id);
 """
-MIGRATIONS: dict[int, str] = {1: QUEUE_SCHEMA}
+# Version 3: a lease on a scheduled task while one process runs it.
+LEASE_COLUMNS = """
+ALTER TABLE taskext_tasks ADD COLUMN acquired_by TEXT;
+ALTER TABLE taskext_tasks ADD COLUMN acquired_until REAL
+"""
+MIGRATIONS: dict[int, str] = {1: QUEUE_SCHEMA, 2: LEASE_COLUMNS}
 
 _TASK_COLUMNS = (
     "name, default_schedule, override_schedule, default_changed, disabled, paused, exclusive,"
     " misfire_grace, random_fields, next_run, last_scheduled, last_started, last_finished,"
-    " last_outcome, failures, fail_delay, last_error, run_count, seen_at"
+    " last_outcome, failures, fail_delay, last_error, run_count, seen_at, acquired_by, acquired_until"
 )
 _RUN_COLUMNS = "id, task, scheduled, started, finished, outcome, error, output, worker"
 
@@ -119,6 +124,8 @@ def _task_from_row(row: sqlite3.Row | tuple[Any, ...]) -> TaskState:
         last_error=row[16],
         run_count=row[17],
         seen_at=_dt(row[18]),
+        acquired_by=row[19],
+        acquired_until=_dt(row[20]),
     )
 
 
@@ -428,6 +435,30 @@ class SQLiteStore(SQLiteQueue, Store):
             return int(row[0]) if row else 0
 
         return await self._call(work)
+
+    async def acquire_task(self, name: str, worker: str, *, now: datetime, until: datetime) -> str | None:
+        def work(conn: sqlite3.Connection) -> str | None:
+            self._select_task(conn, name)
+            cursor = conn.execute(
+                "UPDATE taskext_tasks SET acquired_by = ?, acquired_until = ? WHERE name = ?"
+                " AND (acquired_by IS NULL OR acquired_by = ? OR acquired_until < ?)",
+                (worker, until.timestamp(), name, worker, now.timestamp()),
+            )
+            if cursor.rowcount:
+                return None
+            row = conn.execute("SELECT acquired_by FROM taskext_tasks WHERE name = ?", (name,)).fetchone()
+            return str(row[0])
+
+        return await self._call(lambda conn: self._write(conn, work))
+
+    async def release_task(self, name: str, worker: str) -> None:
+        def work(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "UPDATE taskext_tasks SET acquired_by = NULL, acquired_until = NULL WHERE name = ? AND acquired_by = ?",
+                (name, worker),
+            )
+
+        await self._call(lambda conn: self._write(conn, work))
 
     # ------------------------------------------------------------------ runs
 
