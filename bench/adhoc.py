@@ -82,7 +82,7 @@ async def bench_taskext(tasks: int, single: int, batch_size: int) -> dict[str, A
     manager.worker = worker
     started = time.perf_counter()
     worker.start()
-    while COUNT < tasks:
+    while tasks > COUNT:
         await asyncio.sleep(0.002)
     await worker.flush()
     drain = time.perf_counter() - started
@@ -126,7 +126,7 @@ def bench_huey(tasks: int, single: int) -> dict[str, Any]:
                         backoff=1.05, max_delay=0.01)  # fmt: skip
     started = time.perf_counter()
     consumer.start()
-    while COUNT < tasks:
+    while tasks > COUNT:
         time.sleep(0.002)
     drain = time.perf_counter() - started
     consumer.stop(graceful=True)
@@ -170,7 +170,7 @@ async def bench_apscheduler(tasks: int, single: int) -> dict[str, Any]:
     batch_rate = tasks / (time.perf_counter() - started)
     started = time.perf_counter()
     scheduler.resume()
-    while COUNT < tasks:
+    while tasks > COUNT:
         await asyncio.sleep(0.002)
     drain = time.perf_counter() - started
     scheduler.shutdown(wait=False)
