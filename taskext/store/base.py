@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import abc
 import enum
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from types import TracebackType
@@ -202,6 +202,9 @@ class Store(QueueStore):
     async def save_results(self, states: Sequence[TaskState], runs: Sequence[RunRecord]) -> None:
         """In one transaction: write the run-result fields of ``states`` and append ``runs``.
 
+        ``last_scheduled`` never moves backwards (a slow process cannot undo a newer
+        claim made by another).
+
         Implementations read every value of ``states`` and ``runs`` before their first
         ``await``: the manager passes live objects, not copies.
         """
@@ -221,6 +224,28 @@ class Store(QueueStore):
     @abc.abstractmethod
     async def delete_task(self, name: str) -> None:
         """Forget a task and its runs. Raises :class:`~taskext.TaskNotFound`."""
+
+    @abc.abstractmethod
+    async def claim_tick(
+        self, name: str, scheduled: datetime, *, worker: str, now: datetime, lease_until: datetime
+    ) -> bool:
+        """Claim the run of ``name`` scheduled at ``scheduled``, atomically, for ``worker``.
+
+        True for exactly one caller per (task, scheduled time) across every process
+        sharing the store: it sets ``last_scheduled`` to ``scheduled`` when that is newer
+        than the stored one, and takes the task's lease until ``lease_until``. False when
+        the tick was already claimed (or a later one was). Raises TaskNotFound.
+        """
+
+    @abc.abstractmethod
+    async def release_tick(self, name: str, worker: str, scheduled: datetime) -> None:
+        """Drop the lease ``worker`` took with :meth:`claim_tick` for ``scheduled``."""
+
+    async def listen(self, callback: Callable[[str], None]) -> bool:
+        """Call ``callback("admin")`` or ``callback("adhoc")`` when another process changes
+        tasks or queues ad hoc work. Returns False when the store cannot push changes (the
+        manager then polls :meth:`change_counter` and the queue)."""
+        return False
 
     @abc.abstractmethod
     async def acquire_task(self, name: str, worker: str, *, now: datetime, until: datetime) -> str | None:

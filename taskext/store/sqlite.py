@@ -361,18 +361,18 @@ class SQLiteStore(SQLiteQueue, Store):
 
     async def save_results(self, states: Sequence[TaskState], runs: Sequence[RunRecord]) -> None:
         task_rows = [
-            (
-                _ts(s.next_run),
-                _ts(s.last_scheduled),
-                _ts(s.last_started),
-                _ts(s.last_finished),
-                s.last_outcome.value if s.last_outcome else None,
-                s.failures,
-                s.fail_delay,
-                s.last_error,
-                s.run_count,
-                s.name,
-            )
+            {
+                "name": s.name,
+                "next_run": _ts(s.next_run),
+                "last_scheduled": _ts(s.last_scheduled),
+                "last_started": _ts(s.last_started),
+                "last_finished": _ts(s.last_finished),
+                "last_outcome": s.last_outcome.value if s.last_outcome else None,
+                "failures": s.failures,
+                "fail_delay": s.fail_delay,
+                "last_error": s.last_error,
+                "run_count": s.run_count,
+            }
             for s in states
         ]
         run_rows = [
@@ -388,11 +388,17 @@ class SQLiteStore(SQLiteQueue, Store):
             )
             for r in runs
         ]
-        assignments = ", ".join(f"{c} = ?" for c in RUNTIME_FIELDS)
+        # last_scheduled only moves forward: a slow process must not undo another's claim.
+        assignments = ", ".join(
+            "last_scheduled = COALESCE(MAX(last_scheduled, :last_scheduled), last_scheduled, :last_scheduled)"
+            if c == "last_scheduled"
+            else f"{c} = :{c}"
+            for c in RUNTIME_FIELDS
+        )
 
         def work(conn: sqlite3.Connection) -> None:
             if task_rows:
-                conn.executemany(f"UPDATE taskext_tasks SET {assignments} WHERE name = ?", task_rows)
+                conn.executemany(f"UPDATE taskext_tasks SET {assignments} WHERE name = :name", task_rows)
             if run_rows:
                 # A task deleted meanwhile (purged) gets no orphan runs.
                 conn.executemany(
@@ -435,6 +441,32 @@ class SQLiteStore(SQLiteQueue, Store):
             return int(row[0]) if row else 0
 
         return await self._call(work)
+
+    async def claim_tick(
+        self, name: str, scheduled: datetime, *, worker: str, now: datetime, lease_until: datetime
+    ) -> bool:
+        def work(conn: sqlite3.Connection) -> bool:
+            cursor = conn.execute(
+                "UPDATE taskext_tasks SET last_scheduled = ?, acquired_by = ?, acquired_until = ?"
+                " WHERE name = ? AND (last_scheduled IS NULL OR last_scheduled < ?)",
+                (scheduled.timestamp(), worker, lease_until.timestamp(), name, scheduled.timestamp()),
+            )
+            if cursor.rowcount:
+                return True
+            self._select_task(conn, name)  # TaskNotFound rather than a silent False
+            return False
+
+        return await self._call(lambda conn: self._write(conn, work))
+
+    async def release_tick(self, name: str, worker: str, scheduled: datetime) -> None:
+        def work(conn: sqlite3.Connection) -> None:
+            conn.execute(
+                "UPDATE taskext_tasks SET acquired_by = NULL, acquired_until = NULL"
+                " WHERE name = ? AND acquired_by = ? AND last_scheduled = ?",
+                (name, worker, scheduled.timestamp()),
+            )
+
+        await self._call(lambda conn: self._write(conn, work))
 
     async def acquire_task(self, name: str, worker: str, *, now: datetime, until: datetime) -> str | None:
         def work(conn: sqlite3.Connection) -> str | None:
