@@ -281,12 +281,15 @@ def parser() -> argparse.ArgumentParser:
         metavar="URL",
         help="store URL (default: TASKEXT_DATABASE_URL, .env, or sqlite:///data/taskext.db)",
     )
+    # Accepted before the command too (``taskext --json list``), as after it (``taskext list --json``).
+    top.add_argument("--json", action="store_true", help="machine-readable output (read commands and purge)")
     sub = top.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     def command(name: str, help_text: str, *, json_flag: bool = False) -> argparse.ArgumentParser:
         cmd = sub.add_parser(name, help=help_text, description=help_text)
         if json_flag:
-            cmd.add_argument("--json", action="store_true", help="machine-readable output")
+            # SUPPRESS: without the flag here, the value given before the command stands.
+            cmd.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable output")
         return cmd
 
     command("list", "every scheduled task", json_flag=True)

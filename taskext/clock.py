@@ -9,11 +9,13 @@ from __future__ import annotations
 import abc
 import asyncio
 import functools
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta, timezone
-from typing import Protocol
+from typing import Any, Protocol, TypeVar
 
-__all__ = ["Clock", "SystemClock", "Timer", "get_default_clock", "set_default_clock"]
+R = TypeVar("R")
+
+__all__ = ["Clock", "SystemClock", "Timer", "get_default_clock", "pending_io", "set_default_clock", "track_io"]
 
 UTC = timezone.utc
 
@@ -85,3 +87,32 @@ def set_default_clock(clock: Clock) -> Clock:
         raise TypeError(f"clock must be a taskext Clock, not {type(clock).__name__}")
     previous, _default_clock = _default_clock, clock
     return previous
+
+
+# I/O awaited outside the event loop (database threads, sockets), tracked only while a
+# test clock is in use so that FakeClock.settle() can wait for it.
+_tracking = False
+_pending_io: set[asyncio.Future[Any]] = set()
+
+
+def enable_io_tracking() -> None:
+    """Start tracking (FakeClock does this); costs nothing until then."""
+    global _tracking
+    _tracking = True
+
+
+async def track_io(awaitable: Awaitable[R]) -> R:
+    """Await ``awaitable``; while a FakeClock exists, let ``settle()`` wait for it."""
+    if not _tracking:
+        return await awaitable
+    future = asyncio.ensure_future(awaitable)
+    _pending_io.add(future)
+    try:
+        return await future
+    finally:
+        _pending_io.discard(future)
+
+
+def pending_io() -> list[asyncio.Future[Any]]:
+    """Tracked I/O still in flight."""
+    return [future for future in _pending_io if not future.done()]

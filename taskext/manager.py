@@ -107,6 +107,7 @@ class TaskManager(QueueAPI, ManagerRuntime):
         adhoc_lease: float = 60.0,
         adhoc_poll_interval: float = 1.0,
         adhoc_keep_days: float = 28.0,
+        tick_lease: float = 300.0,
     ) -> None:
         if url is not None and store is not None:
             raise TypeError("pass either url or store, not both")
@@ -146,6 +147,9 @@ class TaskManager(QueueAPI, ManagerRuntime):
         if isinstance(adhoc_keep_days, bool) or not isinstance(adhoc_keep_days, (int, float)) or adhoc_keep_days <= 0:
             raise ValueError(f"adhoc_keep_days must be positive (got {adhoc_keep_days!r})")
         self.adhoc_keep_days = float(adhoc_keep_days)
+        if isinstance(tick_lease, bool) or not isinstance(tick_lease, (int, float)) or tick_lease <= 0:
+            raise ValueError(f"tick_lease must be a positive number of seconds (got {tick_lease!r})")
+        self.tick_lease = float(tick_lease)
         # Validated now, created when opened (it needs the running event loop).
         self._worker_options = {
             "concurrency": adhoc_concurrency,

@@ -22,6 +22,7 @@ from .loops import Loop
 from .retry import RetryPolicy
 from .schedules import Cron, Interval, Schedule, parse_schedule
 from .store import Outcome, RunRecord, Store, TaskState
+from .store.base import RUNTIME_FIELDS
 
 __all__ = ["ManagerRuntime"]
 
@@ -40,7 +41,9 @@ class _Managed:
         "loop",
         "manual_resume",
         "policy",
+        "ran_last",
         "run_again",
+        "scope",
         "state",
     )
 
@@ -55,6 +58,19 @@ class _Managed:
         self.in_run = False
         self.run_again = False
         self.manual_resume: datetime | None = None
+        self.scope: str = _validate_scope(loop.options.get("scope", "cluster"), loop.name)
+        # Whether this process ran the latest tick (cluster scope: only then it writes the row).
+        self.ran_last = True
+
+    @property
+    def cluster(self) -> bool:
+        return self.scope == "cluster"
+
+
+def _validate_scope(value: Any, name: str) -> str:
+    if value not in ("cluster", "process"):
+        raise ValueError(f"scope of task {name!r} must be 'cluster' or 'process', not {value!r}")
+    return str(value)
 
 
 def _short_traceback(exc: BaseException, limit: int = 2000) -> str:
@@ -90,6 +106,7 @@ class ManagerRuntime:
     _seen_changes: int
     _last_prune: datetime | None
     _closing: bool
+    tick_lease: float
 
     @property
     def clock(self) -> Clock:
@@ -208,16 +225,48 @@ class ManagerRuntime:
     def _remember_plan(self, managed: _Managed) -> None:
         next_run = managed.loop._next_iteration
         managed.state.next_run = None if next_run == NEVER else next_run
-        self._dirty[managed.state.name] = managed.state
+        if managed.ran_last:  # in a cluster, only the process that ran writes the row
+            self._dirty[managed.state.name] = managed.state
 
     async def _run_managed(
         self, loop: Loop[Any], scheduled: datetime, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> None:
         managed = self._managed[loop.name]
+        if managed.cluster and not await self._claim(managed, scheduled):
+            return
         if loop.overlap:
             loop._spawn_overlapped(functools.partial(self._execute, managed, scheduled, args, kwargs))
         else:
             await self._execute(managed, scheduled, args, kwargs)
+
+    async def _claim(self, managed: _Managed, scheduled: datetime) -> bool:
+        """Cluster scope: take the tick for this process, or learn another one has it."""
+        name = managed.state.name
+        state = managed.state
+        now = self.clock.now()
+        try:
+            claimed = await self.store.claim_tick(
+                name, scheduled, worker=self.worker_id, now=now, lease_until=now + timedelta(seconds=self.tick_lease)
+            )
+            fresh = await self.store.get_task(name)
+        except Exception as exc:
+            log.warning("taskext: could not claim the %s run of %r; skipped here: %s", scheduled, name, exc)
+            managed.ran_last = False
+            return False
+        # Adopt what the processes that ran the previous ticks recorded.
+        for field in RUNTIME_FIELDS:
+            if field != "next_run":
+                setattr(state, field, getattr(fresh, field))
+        managed.ran_last = claimed
+        if not claimed:
+            return False
+        if state.failures and state.last_finished is not None:
+            retry_at = state.last_finished + timedelta(seconds=state.fail_delay)
+            if scheduled < retry_at:  # still inside the fail delay another process set
+                await self.store.release_tick(name, self.worker_id, scheduled)
+                managed.ran_last = False
+                return False
+        return True
 
     async def _execute(
         self, managed: _Managed, scheduled: datetime, args: tuple[Any, ...], kwargs: dict[str, Any]
@@ -248,7 +297,9 @@ class ManagerRuntime:
                 group.release()
             run.finished = self.clock.now()
             run.output = output.text()
-            self._record(managed, run)
+            self._record(managed, run, write_behind=not managed.cluster or run.outcome is Outcome.CANCELLED)
+        if managed.cluster:
+            await self._save_now(managed, run)
         if error is not None:
             loop._has_failed = True
             await loop._call_loop_function("error", error)
@@ -256,7 +307,20 @@ class ManagerRuntime:
             loop._has_failed = False
         return run
 
-    def _record(self, managed: _Managed, run: RunRecord) -> None:
+    async def _save_now(self, managed: _Managed, run: RunRecord) -> None:
+        """Cluster scope: the row is written by the process that ran, before the next claim."""
+        state = managed.state
+        state.next_run = managed.loop._next_iteration if managed.loop._next_iteration != NEVER else None
+        try:
+            await self.store.save_results([state], [run])
+            if run.scheduled is not None:
+                await self.store.release_tick(state.name, self.worker_id, run.scheduled)
+        except Exception as exc:
+            log.warning("taskext: could not save the run of %r now, will retry: %s", state.name, exc)
+            self._dirty[state.name] = state
+            self._pending_runs.append(run)
+
+    def _record(self, managed: _Managed, run: RunRecord, *, write_behind: bool = True) -> None:
         state = managed.state
         state.last_scheduled = run.scheduled
         state.last_started = run.started
@@ -274,8 +338,9 @@ class ManagerRuntime:
             state.failures = 0
             state.fail_delay = 0.0
             state.last_error = None
-        self._dirty[state.name] = state
-        self._pending_runs.append(run)
+        if write_behind:
+            self._dirty[state.name] = state
+            self._pending_runs.append(run)
         # Listeners get a copy; skip the cost when nobody listens.
         snapshot = state.copy() if self._has_audience() else state
         if run.outcome is Outcome.FAILED:

@@ -13,7 +13,7 @@ import itertools
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 
-from .clock import Clock, Timer, set_default_clock
+from .clock import Clock, Timer, enable_io_tracking, pending_io, set_default_clock
 
 __all__ = ["FakeClock", "use_clock"]
 
@@ -53,6 +53,7 @@ class FakeClock(Clock):
         self._timers: list[tuple[datetime, int, _FakeTimer]] = []
         self._sequence = itertools.count()
         self.settle_seconds = settle_seconds
+        enable_io_tracking()
 
     def now(self) -> datetime:
         return self._now
@@ -67,10 +68,11 @@ class FakeClock(Clock):
         return sorted(when for when, _, timer in self._timers if not timer.cancelled)
 
     async def settle(self) -> None:
-        """Let every runnable task run until the event loop has nothing ready."""
+        """Run every runnable task, and wait (in real time) for tracked database I/O, until
+        nothing is left to do but wait for this clock."""
         loop = asyncio.get_running_loop()
         ready = getattr(loop, "_ready", None)
-        for _ in range(3):
+        while True:
             quiet_spins = 0
             for _ in range(10_000):
                 await asyncio.sleep(0)
@@ -84,9 +86,13 @@ class FakeClock(Clock):
                         break
                 else:
                     quiet_spins = 0
-            if self.settle_seconds <= 0:
-                return
-            await asyncio.sleep(self.settle_seconds)
+            waiting = pending_io()
+            if waiting:
+                await asyncio.wait(waiting)
+                continue
+            if self.settle_seconds > 0:
+                await asyncio.sleep(self.settle_seconds)
+            return
 
     async def advance(
         self, seconds: float = 0.0, *, minutes: float = 0.0, hours: float = 0.0, days: float = 0.0

@@ -345,7 +345,7 @@ async def test_write_lock_held_elsewhere_loses_nothing(
     manager = TaskManager(store=store, clock=harness.clock)
     harness.managers.append(manager)
     await manager.open()
-    loop = harness.loop(minutes=1)
+    loop = harness.loop(minutes=1, scope="process")  # results are written behind, in batches
     await harness.start(loop)
     other = sqlite3.connect(harness.path, isolation_level=None)
     try:
@@ -364,6 +364,37 @@ async def test_write_lock_held_elsewhere_loses_nothing(
     history = await manager.history("report", limit=50)
     assert len(history) == 6 == len(harness.runs)
     assert (await manager.task("report")).state.override_schedule is None
+
+
+async def test_cluster_tick_waits_out_a_short_lock_and_skips_under_a_long_one(
+    harness: Harness, caplog: pytest.LogCaptureFixture
+) -> None:
+    store = SQLiteStore(harness.url, busy_timeout=0.3)
+    manager = TaskManager(store=store, clock=harness.clock)
+    harness.managers.append(manager)
+    await manager.open()
+    loop = harness.loop(minutes=1)  # cluster scope: each tick is claimed in the database
+    await harness.start(loop)
+    assert len(harness.runs) == 1
+    other = sqlite3.connect(harness.path, isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        # Released well within the busy timeout: the claim waits and the tick runs.
+        asyncio.get_running_loop().call_later(0.05, other.execute, "ROLLBACK")
+        await harness.clock.advance(minutes=1)
+        assert len(harness.runs) == 2
+        other.execute("BEGIN IMMEDIATE")
+        with caplog.at_level(logging.WARNING, logger="taskext"):
+            await harness.clock.advance(minutes=1)
+        assert len(harness.runs) == 2  # not claimed: skipped here rather than maybe run twice
+        assert any("could not claim" in r.getMessage() and "locked" in r.getMessage() for r in caplog.records)
+        other.execute("ROLLBACK")
+    finally:
+        other.close()
+    await harness.clock.advance(minutes=1)
+    assert len(harness.runs) == 3 and loop.is_running()
+    history = await manager.history("report", limit=50)
+    assert [run.scheduled for run in history] == [T0 + timedelta(minutes=m) for m in (3, 1, 0)]
 
 
 async def test_invalid_override_changes_nothing(harness: Harness) -> None:
@@ -500,4 +531,7 @@ async def test_setup_wires_a_pycord_bot(harness: Harness) -> None:
     harness.managers.append(check)
     names = [info.name for info in await check.tasks()]
     assert names == ["Reports.build", "Reports.idle"]
-    assert [run.outcome for run in await check.history("Reports.build")] == [Outcome.SUCCEEDED, Outcome.FAILED]
+    assert [run.outcome for run in await check.history("Reports.build")] == [
+        Outcome.SUCCEEDED,
+        Outcome.FAILED,
+    ]

@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 
 import aiosqlite
 
+from ..clock import track_io
 from ..errors import TaskNotFound
 from .base import (
     ADMIN_FIELDS,
@@ -177,7 +178,7 @@ class SQLiteStore(SQLiteQueue, Store):
         if self._conn is None:
             raise StoreError(f"store {self.url} is not open")
         try:
-            result: R = await self._conn._execute(fn, self._conn._conn)  # type: ignore[no-untyped-call]
+            result: R = await track_io(self._conn._execute(fn, self._conn._conn))  # type: ignore[no-untyped-call]
         except sqlite3.Error as exc:
             if "locked" in str(exc) or "busy" in str(exc):
                 raise StoreError(
