@@ -262,6 +262,16 @@ async def cmd_run(args: argparse.Namespace, url: str) -> int:
     return await run_task(args.name, args.app, url)
 
 
+async def cmd_worker(args: argparse.Namespace, url: str) -> int:
+    from .runner import run_worker
+
+    options = {
+        "adhoc_concurrency": args.concurrency,
+        "adhoc_lease": args.lease,
+    }
+    return await run_worker(args.app, url, options=options)
+
+
 READERS = {"list": cmd_list, "show": cmd_show, "history": cmd_history, "queue": cmd_queue}
 WRITERS = {
     "schedule": cmd_schedule,
@@ -322,6 +332,10 @@ def parser() -> argparse.ArgumentParser:
         metavar="MODULE[:ATTR]",
         help="module defining the task (a cog extension, a bot, or loops)",
     )
+    worker = command("worker", "run tasks in this process without a gateway connection (a worker-only node)")
+    worker.add_argument("--app", required=True, metavar="MODULE", help="extension or module defining the tasks")
+    worker.add_argument("--concurrency", type=positive, default=100, help="ad hoc tasks at once (default 100)")
+    worker.add_argument("--lease", type=float, default=60.0, help="ad hoc lease seconds (default 60)")
     return top
 
 
@@ -352,6 +366,8 @@ async def run_command(args: argparse.Namespace) -> int:
     url = database_url(args.database)
     if args.command == "run":
         return await cmd_run(args, url)
+    if args.command == "worker":
+        return await cmd_worker(args, url)
     store = await open_store(url)
     try:
         handler = READERS.get(args.command) or WRITERS[args.command]

@@ -84,6 +84,17 @@ class TaskManager(QueueAPI, ManagerRuntime):
         Seconds between checks for changes made by other processes (the CLI).
     output_limit:
         Characters of log output kept per run.
+    worker_id:
+        How this process signs its leases and runs (default ``host:pid:random``).
+    run_worker:
+        Run the ad hoc worker in this process (the CLI turns it off).
+    adhoc_concurrency, adhoc_batch_size, adhoc_lease, adhoc_poll_interval:
+        Ad hoc worker settings: tasks at once, tasks per claim, lease seconds (renewed
+        while running), seconds between checks for tasks queued elsewhere.
+    adhoc_keep_days:
+        Days a failed ad hoc task is kept.
+    tick_lease:
+        Seconds a cluster-scope tick's lease lasts (others see it as running meanwhile).
     """
 
     _by_bot: weakref.WeakKeyDictionary[Any, TaskManager] = weakref.WeakKeyDictionary()
@@ -98,14 +109,14 @@ class TaskManager(QueueAPI, ManagerRuntime):
         keep_runs: int = 20,
         keep_days: float = 28.0,
         flush_interval: float = 0.25,
-        watch_interval: float = 1.0,
+        watch_interval: float = 0.5,
         output_limit: int = 4096,
         worker_id: str | None = None,
         run_worker: bool = True,
         adhoc_concurrency: int = 100,
         adhoc_batch_size: int = 100,
         adhoc_lease: float = 60.0,
-        adhoc_poll_interval: float = 1.0,
+        adhoc_poll_interval: float = 0.5,
         adhoc_keep_days: float = 28.0,
         tick_lease: float = 300.0,
     ) -> None:
@@ -159,6 +170,7 @@ class TaskManager(QueueAPI, ManagerRuntime):
         }
         self.worker: AdhocWorker | None = None
         self.run_worker = run_worker
+        self.pushed_changes = False
         # Without a bot every handler is declared at import; with one, cogs bind theirs.
         self.handlers_ready = True
 
@@ -194,6 +206,8 @@ class TaskManager(QueueAPI, ManagerRuntime):
             if self.run_worker:
                 self.worker = AdhocWorker(self, **self._worker_options)  # type: ignore[arg-type]
                 self.worker.start()
+            # PostgreSQL pushes changes (LISTEN/NOTIFY); SQLite is polled by the watcher.
+            self.pushed_changes = await self.store.listen(self._on_store_change)
             log.info("taskext: store %s opened (worker %s)", self.store.url, self.worker_id)
 
     async def close(self, *, timeout: float = 10.0) -> None:
@@ -267,6 +281,14 @@ class TaskManager(QueueAPI, ManagerRuntime):
 
         bot.add_listener(on_ready, "on_ready")
         return self
+
+    def _on_store_change(self, kind: str) -> None:
+        if self._closing:
+            return
+        if kind == "adhoc" and self.worker is not None:
+            self.worker.wake()
+        elif kind == "admin":
+            self._spawn(self.sync())
 
     def _spawn(self, coro: Awaitable[Any]) -> None:
         task = asyncio.ensure_future(coro)

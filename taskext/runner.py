@@ -125,3 +125,53 @@ async def run_task(name: str, app: str, url: str) -> int:
         await manager.close()
         if bot is not None:
             await bot.close()
+
+
+async def run_worker(app: str, url: str, *, options: dict[str, Any] | None = None) -> int:
+    """``taskext worker --app MODULE``: run tasks without a gateway connection.
+
+    The app's extensions are loaded into a bot that never connects to the gateway; with
+    ``DISCORD_TOKEN`` set it logs in over REST, so handlers can still call Discord's API
+    (``fetch_*``, sending messages). Cluster-scope loops and ad hoc tasks are shared with
+    the bot processes through the store. Stops on SIGINT or SIGTERM.
+    """
+    import contextlib
+    import os
+    import signal
+
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    module_name, _, attribute = app.partition(":")
+    if attribute or not module_name:
+        raise ValueError(f"--app {app!r}: the worker takes a module (an extension with setup(bot), or loops)")
+    cwd = str(Path.cwd())
+    if cwd not in sys.path:
+        sys.path.insert(0, cwd)
+    bot = discord.Bot()
+    manager = TaskManager(url, **(options or {})).setup(bot)
+    await manager.open()
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError as exc:
+        raise ValueError(f"--app {app!r}: cannot import {module_name!r}: {exc}") from None
+    if hasattr(module, "setup"):
+        bot.load_extension(module_name)
+    for loop in _loops_of(module):
+        if not loop.is_running():
+            loop.start()
+    token = os.environ.get("DISCORD_TOKEN", "").strip()
+    if token:
+        await bot.login(token)  # REST only: no gateway
+    bot._handle_ready()  # before_loop hooks waiting for readiness may proceed
+    await manager.scan(bot)
+    manager.handlers_ready = True
+    if manager.worker is not None:
+        manager.worker.wake()
+    stop = asyncio.Event()
+    running = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            running.add_signal_handler(sig, stop.set)
+    print(f"taskext worker {manager.worker_id} running {app} on {manager.store.url}", flush=True)
+    await stop.wait()
+    await bot.close()  # stops loops and the worker, flushes, closes the store
+    return 0

@@ -11,7 +11,7 @@ import functools
 import logging
 import traceback
 from collections.abc import Awaitable
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from . import capture
@@ -27,6 +27,7 @@ from .store.base import RUNTIME_FIELDS
 __all__ = ["ManagerRuntime"]
 
 log = logging.getLogger("taskext.manager")
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 class _Managed:
@@ -186,6 +187,14 @@ class ManagerRuntime:
             return
         if state.failures and state.last_finished is not None:
             self._plan(managed, state.last_finished + timedelta(seconds=state.fail_delay))
+            return
+        schedule = loop.schedule
+        if state.last_scheduled is None and managed.cluster and isinstance(schedule, Interval):
+            # Processes starting at different moments must share one grid to claim the
+            # same ticks: anchor it on the epoch and run the slot that began last, now.
+            grid = schedule.anchored(EPOCH)
+            loop._schedule = grid
+            self._plan(managed, grid.latest_at_or_before(EPOCH, now))
             return
         if state.last_scheduled is None:
             loop._plan_first(now)

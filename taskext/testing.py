@@ -14,8 +14,53 @@ from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
 
 from .clock import Clock, Timer, enable_io_tracking, pending_io, set_default_clock
+from .harness import (
+    ADMINISTRATOR,
+    DEFAULT_BOT_PERMISSIONS,
+    DEFAULT_EVERYONE_PERMISSIONS,
+    BotHarness,
+    CapturedError,
+    CommandNotAvailable,
+    FakeAttachment,
+    FakeChannel,
+    FakeGuild,
+    FakeMember,
+    FakeRole,
+    FakeUser,
+    HarnessError,
+    InteractionNotAnswered,
+    InteractionResult,
+    InvalidCommandInput,
+    RecordedFile,
+    RecordedRequest,
+    Reply,
+    SentMessage,
+)
 
-__all__ = ["FakeClock", "use_clock"]
+__all__ = [
+    "ADMINISTRATOR",
+    "DEFAULT_BOT_PERMISSIONS",
+    "DEFAULT_EVERYONE_PERMISSIONS",
+    "BotHarness",
+    "CapturedError",
+    "CommandNotAvailable",
+    "FakeAttachment",
+    "FakeChannel",
+    "FakeClock",
+    "FakeGuild",
+    "FakeMember",
+    "FakeRole",
+    "FakeUser",
+    "HarnessError",
+    "InteractionNotAnswered",
+    "InteractionResult",
+    "InvalidCommandInput",
+    "RecordedFile",
+    "RecordedRequest",
+    "Reply",
+    "SentMessage",
+    "use_clock",
+]
 
 UTC = timezone.utc
 

@@ -276,6 +276,11 @@ class AdhocWorker:
         results, self._results = self._results, []
         try:
             await self.manager.store.finish(self.manager.worker_id, results, now=self.manager.clock.now())
+        except asyncio.CancelledError:
+            # stop() cancels the flusher, maybe before the write reached the store: keep the
+            # results for stop()'s own flush. Writing one twice is harmless (fenced by lease).
+            self._results[:0] = results
+            raise
         except Exception as exc:
             self._results[:0] = results
             log.warning("taskext: could not record %d ad hoc result(s), will retry: %s", len(results), exc)
