@@ -7,6 +7,7 @@ TASKEXT_TEST_POSTGRES_URL is set, a real PostgreSQL database.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import os
 import signal
 import subprocess
@@ -119,7 +120,7 @@ async def test_four_processes_run_every_tick_of_a_cluster_loop_exactly_once(work
     assert not duplicates, f"ticks run more than once: {sorted(duplicates)[:5]}"
     ordered = sorted(seen)
     # Every tick of the 100 ms grid between the first and the last ran (none skipped).
-    steps = [round((b - a) * 10) for a, b in zip(ordered, ordered[1:], strict=False)]
+    steps = [round((b - a) * 10) for a, b in itertools.pairwise(ordered)]
     assert len(ordered) >= 200
     assert set(steps) == {1}, f"gaps in the grid: {Counter(steps)}"
     pids = {path.stem for path in workers.out.glob("*.log") if "tick" in path.read_text()}
