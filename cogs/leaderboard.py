@@ -201,7 +201,8 @@ class LeaderboardCog(commands.Cog, name="Leaderboard"):
             raise ValueError(f"minutes must be between 1 and 1440, not {minutes}")
         manager = TaskManager.of(self.bot)
         loop = self.update_leaderboard
-        if manager is not None and loop.manager is manager:
+        managed = manager is not None and loop.manager is manager
+        if manager is not None and managed:
             await manager.set_schedule(loop.name, f"{minutes}m")  # an override: survives restarts
         else:
             loop.change_interval(minutes=minutes)
