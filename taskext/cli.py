@@ -256,6 +256,26 @@ async def cmd_purge(store: Store, args: argparse.Namespace) -> int:
     return 0
 
 
+async def cmd_migrate(store: Store, args: argparse.Namespace) -> int:
+    from .migrate import migrate
+
+    target = store_for_url(args.to)
+    await target.open()
+    try:
+        report = await migrate(store, target)
+    finally:
+        await target.close()
+    if args.json:
+        emit_json(report)
+    else:
+        print(
+            f"copied {report.tasks} task(s), {report.runs} run(s), {report.adhoc} pending ad hoc task(s) to {args.to}"
+        )
+        if report.failed_adhoc_left:
+            print(f"not copied: failed ad hoc tasks {report.failed_adhoc_left} (retry them first to move them)")
+    return 0
+
+
 async def cmd_run(args: argparse.Namespace, url: str) -> int:
     from .runner import run_task  # imports py-cord: only here
 
@@ -281,6 +301,7 @@ WRITERS = {
     "retry": cmd_retry,
     "cancel": cmd_cancel,
     "purge": cmd_purge,
+    "migrate": cmd_migrate,
 }
 
 
@@ -332,6 +353,10 @@ def parser() -> argparse.ArgumentParser:
         metavar="MODULE[:ATTR]",
         help="module defining the task (a cog extension, a bot, or loops)",
     )
+    migrate = command(
+        "migrate", "copy this database into another, empty store (e.g. SQLite to PostgreSQL)", json_flag=True
+    )
+    migrate.add_argument("--to", required=True, metavar="URL", help="target store URL")
     worker = command("worker", "run tasks in this process without a gateway connection (a worker-only node)")
     worker.add_argument("--app", required=True, metavar="MODULE", help="extension or module defining the tasks")
     worker.add_argument("--concurrency", type=positive, default=100, help="ad hoc tasks at once (default 100)")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 from collections.abc import Iterable, Mapping
@@ -13,6 +12,7 @@ from .clock import Clock
 from .errors import TaskNotFound
 from .handlers import Adhoc, handlers
 from .store import AdhocStatus, AdhocTask, NewAdhoc, Store
+from .store.queue import dedupe_key
 from .worker import AdhocWorker
 
 __all__ = ["QueueAPI"]
@@ -88,7 +88,7 @@ class QueueAPI:
             when = now + timedelta(seconds=seconds)
         user = _optional_id("user_id", user_id)
         guild = _optional_id("guild_id", guild_id)
-        key = hashlib.sha256(f"{name}\0{text}\0{user}".encode()).hexdigest()[:32]
+        key = dedupe_key(name, text, user)
         return NewAdhoc(
             name=name,
             data=text,

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 import abc
 import enum
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-__all__ = ["AdhocResult", "AdhocStatus", "AdhocTask", "Claim", "NewAdhoc", "QueueStore"]
+__all__ = ["AdhocResult", "AdhocStatus", "AdhocTask", "Claim", "NewAdhoc", "QueueStore", "dedupe_key"]
+
+
+def dedupe_key(name: str, data: str, user_id: int | None) -> str:
+    """What makes two ad hoc tasks "the same" for dedupe and debounce: name, data, user."""
+    return hashlib.sha256(f"{name}\0{data}\0{user_id}".encode()).hexdigest()[:32]
 
 
 class AdhocStatus(str, enum.Enum):
