@@ -168,8 +168,11 @@ class TaskManager(QueueAPI, ManagerRuntime):
             "lease": adhoc_lease,
             "poll_interval": adhoc_poll_interval,
         }
-        self.worker: AdhocWorker | None = None
         self.run_worker = run_worker
+        # Built now so that bad options fail here, not half-way through open().
+        self.worker: AdhocWorker | None = (
+            AdhocWorker(self, **self._worker_options) if run_worker else None  # type: ignore[arg-type]
+        )
         self.pushed_changes = False
         # Without a bot every handler is declared at import; with one, cogs bind theirs.
         self.handlers_ready = True
@@ -203,8 +206,7 @@ class TaskManager(QueueAPI, ManagerRuntime):
             registry.activate(self)
             self._spawn(self._flush_forever())
             self._spawn(self._watch_forever())
-            if self.run_worker:
-                self.worker = AdhocWorker(self, **self._worker_options)  # type: ignore[arg-type]
+            if self.worker is not None:
                 self.worker.start()
             # PostgreSQL pushes changes (LISTEN/NOTIFY); SQLite is polled by the watcher.
             self.pushed_changes = await self.store.listen(self._on_store_change)

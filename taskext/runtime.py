@@ -421,6 +421,11 @@ class ManagerRuntime:
         self._dirty = {}
         try:
             await self.store.save_results(states, runs)
+        except asyncio.CancelledError:  # closing: keep them for the final flush
+            for state in states:
+                self._dirty.setdefault(state.name, state)
+            self._pending_runs[:0] = runs
+            raise
         except Exception as exc:
             # Keep everything for the next attempt; newer changes win over the retried copy.
             for state in states:

@@ -26,7 +26,8 @@ if TYPE_CHECKING:
 __all__ = ["AdhocWorker"]
 
 log = logging.getLogger("taskext.worker")
-UNHANDLED = "no ad hoc handler named '{name}' in this process (was its code removed?)"
+UNHANDLED = "no ad hoc handler named '{name}' in any worker (was its code removed?)"
+UNHANDLED_GRACE = timedelta(minutes=5)
 
 
 class AdhocWorker:
@@ -122,47 +123,62 @@ class AdhocWorker:
 
     # ------------------------------------------------------------------ claiming
 
-    def _claimable(self, known: dict[str, Adhoc[Any]]) -> list[str]:
-        return [
-            name
-            for name, handler in known.items()
-            if handler.concurrency is None or self._per_handler[name] < handler.concurrency
-        ]
+    def _claim_groups(self, known: dict[str, Adhoc[Any]], free: int) -> list[tuple[list[str], int]]:
+        """(names, limit) per claim: one for uncapped handlers, one per capped handler with
+        room, so a handler at its cap never holds global slots or leases it cannot use."""
+        limit = min(free, self.batch_size)
+        uncapped = [name for name, handler in known.items() if handler.concurrency is None]
+        groups = [(uncapped, limit)] if uncapped else []
+        for name, handler in known.items():
+            if handler.concurrency is not None:
+                room = min(handler.concurrency - self._per_handler[name], limit)
+                if room > 0:
+                    groups.append(([name], room))
+        return groups
+
+    async def _claim(self, known: dict[str, Adhoc[Any]], now: datetime) -> tuple[list[Claim], bool]:
+        """Claim within the free slots; the flag says some claim came back full (more may be due)."""
+        claims: list[Claim] = []
+        full = False
+        for names, limit in self._claim_groups(known, self.concurrency - len(self._inflight)):
+            limit = min(limit, self.concurrency - len(self._inflight) - len(claims))
+            if limit <= 0:
+                break
+            try:
+                got = await self.manager.store.claim(
+                    self.manager.worker_id,
+                    names,
+                    now=now,
+                    lease_until=now + timedelta(seconds=self.lease),
+                    limit=limit,
+                )
+            except Exception as exc:
+                log.warning("taskext: could not claim ad hoc tasks: %s", exc)
+                return claims, False
+            claims.extend(got)
+            full = full or len(got) == limit
+        return claims, full
 
     async def _run(self) -> None:
-        store = self.manager.store
         while not self._stopping:
             self._wakeup.clear()
             known = handlers()
             now = self.manager.clock.now()
             await self._sweep(known, now)
-            free = self.concurrency - len(self._inflight)
-            names = self._claimable(known)
-            claims: list[Claim] = []
-            if free > 0 and names:
-                try:
-                    claims = await store.claim(
-                        self.manager.worker_id,
-                        names,
-                        now=now,
-                        lease_until=now + timedelta(seconds=self.lease),
-                        limit=min(free, self.batch_size),
-                    )
-                except Exception as exc:
-                    log.warning("taskext: could not claim ad hoc tasks: %s", exc)
+            claims, full = await self._claim(known, now)
             for claim in claims:
-                handler = known.get(claim.name)
-                if handler is None:  # unregistered between the query and now
-                    self._results.append(AdhocResult(claim.id, claim.lease, release=True))
-                    continue
+                handler = known[claim.name]
                 self._per_handler[claim.name] += 1
                 task = asyncio.ensure_future(self._execute(claim, handler))
                 self._inflight[task] = claim
             self.peak_inflight = max(self.peak_inflight, len(self._inflight))
-            if claims and len(claims) == min(free, self.batch_size):
+            if full:
                 await asyncio.sleep(0)  # a full batch: more may be due right now
                 continue
-            await self._sleep(names if free > 0 else [])
+            free = self.concurrency - len(self._inflight)
+            await self._sleep(
+                [names for group, _ in self._claim_groups(known, free) for names in group] if free else []
+            )
 
     async def _sleep(self, names: list[str]) -> None:
         """Wait for the next due task, a wake-up (enqueue, freed slot) or the poll interval."""
@@ -189,7 +205,8 @@ class AdhocWorker:
         self._last_sweep = now
         store = self.manager.store
         try:
-            failed = await store.fail_unhandled(sorted(known), now=now, reason=UNHANDLED)
+            # Due for a while with no taker: another process with the handler would have claimed it.
+            failed = await store.fail_unhandled(sorted(known), now=now - UNHANDLED_GRACE, reason=UNHANDLED)
             retention = timedelta(days=self.manager.adhoc_keep_days)
             await store.purge_adhoc(failed_before=now - retention)
         except Exception as exc:
@@ -230,10 +247,16 @@ class AdhocWorker:
             finally:
                 if semaphore is not None:
                     semaphore.release()
-        except asyncio.CancelledError:
-            result.release = True  # shutdown: hand it back unrun, the attempt does not count
+        except asyncio.CancelledError as exc:
+            if self._stopping:
+                result.release = True  # shutdown: hand it back unrun, the attempt does not count
+            else:  # raised by the handler itself: a failure (released, it would run again at once, forever)
+                self._failed(claim, handler, result, exc)
         except Exception as exc:
             self._failed(claim, handler, result, exc)
+        except BaseException:  # SystemExit, KeyboardInterrupt...: not a success; hand it back
+            result.release = True
+            raise
         finally:
             self._per_handler[claim.name] -= 1
             self._inflight.pop(asyncio.current_task(), None)  # type: ignore[arg-type]

@@ -656,4 +656,3 @@ async def test_ids_are_not_reused_after_deletion(store: Store, reopen: Reopen) -
     # A late result for the deleted task cannot touch the new one.
     assert await store.finish("worker-a", [AdhocResult(first, claimed.lease)], now=at(2)) == 0
     assert await status_of(store, second) is AdhocStatus.PENDING
-
