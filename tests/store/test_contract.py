@@ -6,7 +6,9 @@ once per backend.
 
 from __future__ import annotations
 
+import asyncio
 import itertools
+import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
@@ -14,7 +16,7 @@ from datetime import datetime, timedelta, timezone
 import pytest
 
 from taskext.errors import TaskNotFound
-from taskext.store import Outcome, RunRecord, Store, TaskState
+from taskext.store import NewAdhoc, Outcome, RunRecord, Store, TaskState
 from taskext.store.base import ADMIN_FIELDS
 
 UTC = timezone.utc
@@ -670,3 +672,241 @@ async def test_list_tasks_is_ordered_by_name(store: Store) -> None:
 
     assert [t.name for t in tasks] == ["alpha", "bravo", "charlie", "delta"]
     assert tasks[0] == await store.get_task("alpha")
+
+
+# ---------------------------------------------------------------- claim_tick / release_tick
+
+
+async def claim_tick(store: Store, tick: float, worker: str = "worker-1", lease: float = 60.0) -> bool:
+    return await store.claim_tick("alpha", at(tick), worker=worker, now=at(tick), lease_until=at(tick + lease))
+
+
+async def test_claim_tick_is_won_exactly_once_across_store_objects(store: Store, open_store: OpenStore) -> None:
+    """Many processes racing for one tick: exactly one runs it."""
+    stores = [store, await open_store(), await open_store()]
+    await store.register_task("alpha", "@hourly", now=T0)
+
+    for tick in (60, 120):
+        workers = [f"worker-{i}-{n}" for n in range(8) for i in range(len(stores))]
+        results = await asyncio.gather(
+            *(claim_tick(stores[i % len(stores)], tick, worker) for i, worker in enumerate(workers))
+        )
+
+        assert results.count(True) == 1, results
+        [winner] = [worker for worker, won in zip(workers, results, strict=True) if won]
+        stored = await stores[1].get_task("alpha")
+        assert stored.acquired_by == winner
+        assert_same_instant(stored.last_scheduled, at(tick))
+        assert_same_instant(stored.acquired_until, at(tick + 60))
+        # Claimed: nobody, not even the winner, claims the same tick again.
+        assert await claim_tick(stores[2], tick, "late") is False
+        assert await claim_tick(stores[0], tick, winner) is False
+
+
+async def test_claim_tick_refuses_an_older_tick_and_unknown_tasks(store: Store) -> None:
+    await store.register_task("alpha", "@hourly", now=T0)
+    assert await claim_tick(store, 120, "worker-1") is True
+
+    assert await claim_tick(store, 60, "worker-2") is False, "an older tick after a newer one"
+    stored = await store.get_task("alpha")
+    assert stored.acquired_by == "worker-1"
+    assert_same_instant(stored.last_scheduled, at(120))
+    assert await claim_tick(store, 120.001, "worker-2") is True, "any later tick can be claimed"
+    with pytest.raises(TaskNotFound, match="ghost"):
+        await store.claim_tick("ghost", at(1), worker="worker-1", now=at(1), lease_until=at(2))
+
+
+async def test_claim_tick_respects_last_scheduled_saved_with_results(store: Store) -> None:
+    state = await store.register_task("alpha", "@hourly", now=T0)
+    state.last_scheduled = at(100)
+    await store.save_results([state], [])
+
+    assert await claim_tick(store, 100) is False
+    assert await claim_tick(store, 99) is False
+    assert await claim_tick(store, 101) is True
+
+
+async def test_release_tick_only_drops_the_matching_workers_lease_of_that_tick(store: Store) -> None:
+    await store.register_task("alpha", "@hourly", now=T0)
+    assert await claim_tick(store, 60, "worker-1") is True
+
+    await store.release_tick("alpha", "worker-2", at(60))  # another worker
+    await store.release_tick("alpha", "worker-1", at(30))  # another tick
+    assert (await store.get_task("alpha")).acquired_by == "worker-1"
+
+    await store.release_tick("alpha", "worker-1", at(60))
+    released = await store.get_task("alpha")
+    assert (released.acquired_by, released.acquired_until) == (None, None)
+    assert_same_instant(released.last_scheduled, at(60))
+    assert await claim_tick(store, 60, "worker-2") is False, "releasing does not make the tick claimable again"
+
+    # A late release of an old tick does not drop a newer claim, by this worker or another.
+    assert await claim_tick(store, 120, "worker-2") is True
+    await store.release_tick("alpha", "worker-1", at(60))
+    await store.release_tick("alpha", "worker-2", at(60))
+    await store.release_tick("alpha", "worker-1", at(120))
+    held = await store.get_task("alpha")
+    assert held.acquired_by == "worker-2"
+    assert_same_instant(held.acquired_until, at(180))
+
+
+# ---------------------------------------------------------------- acquire_task / release_task
+
+
+async def test_acquire_task_takes_re_enters_and_reports_the_holder(store: Store, open_store: OpenStore) -> None:
+    other = await open_store()
+    await store.register_task("alpha", "@hourly", now=T0)
+
+    assert await store.acquire_task("alpha", "worker-1", now=at(0), until=at(30)) is None
+    held = await other.get_task("alpha")
+    assert held.acquired_by == "worker-1"
+    assert_same_instant(held.acquired_until, at(30))
+
+    # Re-entered by its holder: taken again, and extended.
+    assert await store.acquire_task("alpha", "worker-1", now=at(10), until=at(40)) is None
+    assert_same_instant((await other.get_task("alpha")).acquired_until, at(40))
+
+    # Another worker learns who holds it, and changes nothing, until the lease expires.
+    assert await other.acquire_task("alpha", "worker-2", now=at(20), until=at(50)) == "worker-1"
+    assert await other.acquire_task("alpha", "worker-2", now=at(40), until=at(50)) == "worker-1"
+    held = await store.get_task("alpha")
+    assert held.acquired_by == "worker-1"
+    assert_same_instant(held.acquired_until, at(40))
+    await other.release_task("alpha", "worker-2")  # not the holder: nothing happens
+    assert (await store.get_task("alpha")).acquired_by == "worker-1"
+
+    assert await other.acquire_task("alpha", "worker-2", now=at(41), until=at(70)) is None, "expired lease"
+    assert await store.acquire_task("alpha", "worker-1", now=at(42), until=at(70)) == "worker-2"
+
+    await other.release_task("alpha", "worker-2")
+    free = await store.get_task("alpha")
+    assert (free.acquired_by, free.acquired_until) == (None, None)
+    assert await store.acquire_task("alpha", "worker-1", now=at(43), until=at(70)) is None
+    with pytest.raises(TaskNotFound, match="ghost"):
+        await store.acquire_task("ghost", "worker-1", now=at(0), until=at(30))
+
+
+async def test_acquire_task_has_one_winner_across_store_objects(store: Store, open_store: OpenStore) -> None:
+    stores = [store, await open_store(), await open_store()]
+    await store.register_task("alpha", "@hourly", now=T0)
+    workers = [f"worker-{n}" for n in range(12)]
+
+    results = await asyncio.gather(
+        *(
+            stores[n % len(stores)].acquire_task("alpha", worker, now=at(0), until=at(30))
+            for n, worker in enumerate(workers)
+        )
+    )
+
+    assert results.count(None) == 1, results
+    winner = workers[results.index(None)]
+    assert {r for r in results if r is not None} == {winner}
+    assert (await store.get_task("alpha")).acquired_by == winner
+
+
+# ---------------------------------------------------------------- save_results and claims
+
+
+async def test_save_results_does_not_move_last_scheduled_backwards(store: Store) -> None:
+    await store.register_task("alpha", "@hourly", now=T0)
+    stale = with_results(await store.get_task("alpha"), start=60)  # last_scheduled = at(60)
+    assert await claim_tick(store, 120, "worker-2") is True  # another process claims a newer tick
+
+    await store.save_results([stale], [])
+    stored = await store.get_task("alpha")
+    assert_same_instant(stored.last_scheduled, at(120))
+    assert stored.run_count == stale.run_count, "the other results are written"
+
+    stale.last_scheduled = None
+    await store.save_results([stale], [])
+    assert_same_instant((await store.get_task("alpha")).last_scheduled, at(120))
+
+    stale.last_scheduled = at(180)
+    await store.save_results([stale], [])
+    assert_same_instant((await store.get_task("alpha")).last_scheduled, at(180))
+
+
+async def test_save_results_reads_its_arguments_before_it_waits(store: Store) -> None:
+    """The manager passes live objects and lists; changes made while the save waits are not written."""
+    await store.register_task("alpha", "@hourly", now=T0)
+    state = with_results(await store.get_task("alpha"), start=100)
+    expected = state.copy()
+    record = run("alpha", start=100)
+    states, runs = [state], [record]
+
+    saving = asyncio.ensure_future(store.save_results(states, runs))
+    await asyncio.sleep(0)  # the save starts, and waits for the database
+    state.run_count, state.last_error, state.next_run = 999, "changed", at(9999)
+    record.output, record.outcome = "changed", Outcome.CANCELLED
+    states.clear()
+    runs.append(run("alpha", start=200))
+    await saving
+
+    assert_results_saved(await store.get_task("alpha"), expected)
+    [saved] = await store.runs("alpha")
+    assert (saved.output, saved.outcome) == ("alpha output at 100", Outcome.SUCCEEDED)
+
+
+async def test_save_results_for_a_deleted_task_adds_no_runs(store: Store) -> None:
+    await store.register_task("alpha", "@hourly", now=T0)
+    await store.register_task("beta", "@hourly", now=T0)
+    stale = with_results(await store.get_task("alpha"), start=100)
+    await store.delete_task("alpha")
+
+    await store.save_results([stale], [run("alpha", start=100), run("beta", start=101)])
+
+    with pytest.raises(TaskNotFound):
+        await store.get_task("alpha")
+    assert [r.task for r in await store.runs()] == ["beta"]
+
+
+async def test_naive_datetimes_are_refused(store: Store) -> None:
+    naive = datetime(2026, 3, 4, 5, 6, 7)
+    with pytest.raises(ValueError, match="naive"):
+        await store.register_task("alpha", "@hourly", now=naive)
+    await store.register_task("alpha", "@hourly", now=T0)
+    before = await store.get_task("alpha")
+
+    state = with_results(before, start=1)
+    state.next_run = naive
+    with pytest.raises(ValueError, match="naive"):
+        await store.save_results([state], [])
+    with pytest.raises(ValueError, match="naive"):
+        await store.save_results([], [RunRecord(task="alpha", outcome=Outcome.SUCCEEDED, started=naive)])
+
+    assert await store.get_task("alpha") == before
+    assert await store.runs() == []
+
+
+# ---------------------------------------------------------------- listen
+
+
+async def wait_until(condition: Callable[[], bool], timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() >= deadline:
+            return False
+        await asyncio.sleep(0.01)
+    return True
+
+
+async def test_listen_returns_a_bool(store: Store) -> None:
+    assert isinstance(await store.listen(lambda kind: None), bool)
+
+
+async def test_listen_hears_changes_made_through_another_store_object(store: Store, open_store: OpenStore) -> None:
+    heard: list[str] = []
+    if not await store.listen(heard.append):
+        pytest.skip(f"{type(store).__name__} does not push changes (the manager polls change_counter instead)")
+    other = await open_store()
+    await other.register_task("alpha", "@hourly", now=T0)
+
+    await other.update_admin("alpha", paused=True)
+    assert await wait_until(lambda: "admin" in heard, 1.0), f"no 'admin' within 1 s: {heard}"
+
+    heard.clear()
+    await other.enqueue(
+        [NewAdhoc(name="mail", data="{}", run_at=T0, enqueued_at=T0, max_attempts=3, dedupe_key="k")], dedupe=False
+    )
+    assert await wait_until(lambda: "adhoc" in heard, 1.0), f"no 'adhoc' within 1 s: {heard}"
+    assert set(heard) <= {"admin", "adhoc"}
