@@ -287,6 +287,7 @@ async def cmd_worker(args: argparse.Namespace, url: str) -> int:
 
     options = {
         "adhoc_concurrency": args.concurrency,
+        "adhoc_batch_size": args.concurrency,
         "adhoc_lease": args.lease,
     }
     return await run_worker(args.app, url, options=options)
