@@ -29,14 +29,15 @@ bot's handlers are done, returning what the bot answered.
 
 Usage
 -----
-Create the bot inside the running event loop (in the test, not at import time), add your
-cogs, and enter the harness; it starts the bot and returns once ``on_ready`` fired and the
-commands were synced::
+Create the bot inside the running event loop (in the test or an async fixture, not at
+import time), add your cogs, and enter the harness: it starts the bot and returns once
+``on_ready`` fired and the startup handlers (``on_connect``, which syncs the commands, and
+``on_ready``) returned. With pytest-asyncio::
 
     import discord
     import pytest
 
-    from taskext.testing import BotHarness, FakeGuild, FakeMember, FakeUser
+    from taskext.testing import BotHarness, CommandNotAvailable, FakeGuild, FakeMember, FakeUser
 
     OWNER = FakeUser(42, "owner")
     ALICE = FakeMember(FakeUser(7, "alice"))
@@ -44,25 +45,30 @@ commands were synced::
     GUILD = FakeGuild(1000, "Test Guild", members=[ALICE, ADMIN])
 
 
-    async def test_leaderboard() -> None:
+    @pytest.fixture
+    async def harness():
         bot = discord.Bot(intents=discord.Intents.default())
         bot.load_extension("cogs.leaderboard")
         async with BotHarness(bot, owner_id=OWNER.id, guilds=[GUILD]) as h:
-            reply = await h.invoke("leaderboard view", user=ALICE, options={"page": 2})
-            assert reply.ephemeral and "Page 2" in reply.content
+            yield h  # on exit: await bot.close(), wait for it, undo the hooks
 
-            choices = await h.autocomplete("tasks info", user=ALICE, focused="name", value="lea")
-            assert choices[0]["value"] == "leaderboard"
 
-            with pytest.raises(CommandNotAvailable):  # hidden by default_member_permissions
-                await h.invoke("tasks reset", user=ALICE)
-            reply = await h.invoke("tasks reset", user=ADMIN)  # an admin, but not the owner
-            assert reply.content == "Only the bot owner can do that."
+    async def test_leaderboard(harness: BotHarness) -> None:
+        reply = await harness.invoke("leaderboard view", user=ALICE, options={"page": 2})
+        assert reply.ephemeral and "Page 2" in reply.content
 
-            sent = await h.send_message(GUILD.channels[0].id, ALICE, "hello")
-            assert sent.replies == []
+        choices = await harness.autocomplete("tasks info", user=ALICE, focused="name", value="lea")
+        assert choices[0]["value"] == "leaderboard"
 
-            assert h.find_requests("PUT", "/applications/{application_id}/commands")
+        with pytest.raises(CommandNotAvailable):  # hidden by default_member_permissions
+            await harness.invoke("tasks reset", user=ALICE)
+        reply = await harness.invoke("tasks reset", user=ADMIN)  # an admin, but not the owner
+        assert reply.content == "Only the bot owner can do that."
+
+        sent = await harness.send_message(GUILD.text_channel.id, ALICE, "hello")
+        assert sent.delivered and sent.replies == []
+
+        assert harness.find_requests("PUT", "/applications/{application_id}/commands")
 
 What a test can look at:
 
@@ -77,6 +83,11 @@ What a test can look at:
   its intents, heartbeats, ...); :attr:`BotHarness.commands`: the registered commands.
 * :attr:`BotHarness.errors`: every exception the bot's command and event handlers raised.
 
+Components: ``await h.click(result, "confirm", user=ALICE)`` presses a button (or, with
+``values=[...]``, chooses in a select) of a message the bot sent; ``await
+h.submit_modal(result, {"comment": "great"}, user=ALICE)`` fills in the modal a callback
+opened. Both return an :class:`InteractionResult` like :meth:`BotHarness.invoke`.
+
 Members and permissions: a :class:`FakeMember` has ``roles`` (ids of :class:`FakeRole` in the
 guild), ``administrator=True`` (gets an "Administrator" role) or ``permissions=<bitfield>``
 (gets a role granting exactly that), so ``ctx.author.guild_permissions``, the interaction's
@@ -87,13 +98,32 @@ Intents are honoured as Discord honours them: without ``message_content`` a guil
 content reaches the bot empty unless it mentions the bot; without ``guild_messages`` it is not
 delivered at all; with ``members`` the bot chunks members at startup and gets them all.
 
+How it hooks py-cord
+--------------------
+Only instance attributes of the bot under test are replaced, and they are restored on close:
+
+* ``bot.http.static_login``: the same steps as ``HTTPClient.static_login`` (store the
+  token, ``GET /users/@me``, 401 -> :class:`discord.LoginFailure`) but with the fake session
+  in ``HTTPClient.__session`` instead of a new ``aiohttp.ClientSession``. Everything else
+  (``HTTPClient.request``, ``AsyncWebhookAdapter.request``, ``HTTPClient.ws_connect``,
+  ``DiscordWebSocket``) is py-cord's own code running against that session.
+* ``bot.http.recreate``: re-installs the fake session (``Client.clear``).
+* ``bot.on_error``: records the exception of a failing event handler, then calls the original.
+* ``bot._connection.guild_ready_timeout``: see ``guild_ready_timeout`` below.
+* A never-resolving entry in ``bot._listeners["application_command_error"]`` (the mechanism
+  of ``bot.wait_for``) records command errors without silencing py-cord's default printing.
+
 Limitations
 -----------
+* Startup waits for ``on_connect``/``on_ready`` handlers to return: a handler that runs
+  forever makes :meth:`BotHarness.start` time out (start such work with ``loop.start()``
+  or ``asyncio.create_task``).
 * One shard; :class:`discord.AutoShardedBot` is not supported.
 * The harness waits for the event handler tasks py-cord starts (``Client._tasks``) and for
-  autocomplete callbacks; work a handler hands to its own ``asyncio.create_task`` is not
+  autocomplete, view and modal callbacks; work a handler hands to its own ``asyncio.create_task`` is not
   awaited: use :meth:`BotHarness.wait_for_request` for it.
-* No rate limits, no voice, no components/modals helpers (push a raw payload with
+* No rate limits, no voice; components are limited to :meth:`BotHarness.click` (buttons,
+  selects) and :meth:`BotHarness.submit_modal` (push anything else raw with
   :meth:`BotHarness.send_interaction`); unknown REST routes answer 404 (add them with
   :meth:`BotHarness.add_route`). A custom route answering 5xx makes py-cord retry with its
   real back-off (seconds).
@@ -123,6 +153,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 import aiohttp
 import discord
 from discord.errors import HTTPException, LoginFailure
+from discord.gateway import KeepAliveHandler
 from discord.http import Route
 from multidict import CIMultiDict, CIMultiDictProxy
 
@@ -207,6 +238,29 @@ _USER, _CHANNEL, _ROLE, _MENTIONABLE, _NUMBER, _ATTACHMENT = 6, 7, 8, 9, 10, 11
 # Interaction callback types.
 _CHANNEL_MESSAGE, _DEFERRED_CHANNEL_MESSAGE, _DEFERRED_UPDATE, _UPDATE_MESSAGE = 4, 5, 6, 7
 _AUTOCOMPLETE_RESULT, _MODAL = 8, 9
+
+
+def _is_autocomplete_callback(task: asyncio.Task[Any]) -> bool:
+    return str(getattr(task.get_coro(), "__qualname__", "")).endswith(_AUTOCOMPLETE_CALLBACK)
+
+
+def _is_untracked_handler(task: asyncio.Task[Any]) -> bool:
+    """Handler tasks py-cord starts outside ``Client._tasks``: autocomplete, view and modal callbacks."""
+    return (
+        _is_autocomplete_callback(task)
+        or task.get_name().startswith("discord-ui-view-dispatch-")
+        or str(getattr(task.get_coro(), "__qualname__", "")) == "ModalStore.dispatch"
+    )
+
+
+def _walk_components(components: Iterable[JSON]) -> Iterable[JSON]:
+    for component in components:
+        yield component
+        yield from _walk_components(component.get("components") or [])
+        for key in ("component", "accessory"):
+            child = component.get(key)
+            if isinstance(child, dict):
+                yield from _walk_components([child])
 
 
 def _now_iso() -> str:
@@ -593,6 +647,7 @@ class _InteractionState:
     channel_id: int | None
     user: FakeUser
     created: float
+    message_id: int | None = None
     answered: asyncio.Event = field(default_factory=asyncio.Event)
     callback: JSON | None = None
     original: JSON | None = None
@@ -758,7 +813,10 @@ class _FakeResponse:
         self.method = method
         self.url = url
         self.status = status
-        self.reason = HTTPStatus(status).phrase if status in HTTPStatus._value2member_map_ else ""
+        try:
+            self.reason = HTTPStatus(status).phrase
+        except ValueError:
+            self.reason = ""
         raw_headers: CIMultiDict[str] = CIMultiDict(headers)
         if body is None:
             self._body = b""
@@ -1122,8 +1180,7 @@ class BotHarness:
         self._request_event = asyncio.Event()
         self._socket: _FakeGatewaySocket | None = None
         self._sockets: list[_FakeGatewaySocket] = []
-        self._connected = asyncio.Event()
-        self._resumed = asyncio.Event()
+        self._resume_waiter: asyncio.Future[None] | None = None
         self._session_id = secrets.token_hex(16)
         self._interactions: dict[int, _InteractionState] = {}
         self._interactions_by_token: dict[str, _InteractionState] = {}
@@ -1134,7 +1191,6 @@ class BotHarness:
         self._users: dict[int, FakeUser] = {}
         self._dm_channels: dict[int, FakeChannel] = {}
         self._bot_task: asyncio.Task[None] | None = None
-        self._keep_alive_threads: list[threading.Thread] = []
         self._observer: asyncio.Future[None] | None = None
         self._patched: dict[str, tuple[object, bool]] = {}
         self._saved_guild_ready_timeout: float | None = None
@@ -1180,6 +1236,8 @@ class BotHarness:
             raise HarnessError("create the bot inside the running event loop (in the test, not at import time)")
         if self.bot.is_closed():
             raise HarnessError("the bot is closed")
+        if isinstance(self.bot, discord.AutoShardedClient):
+            raise HarnessError("sharded clients (AutoShardedBot) are not supported")
         self._install()
         self._bot_task = loop.create_task(self.bot.start(self.token), name="taskext-harness: bot.start")
         try:
@@ -1224,33 +1282,42 @@ class BotHarness:
             return
         self._closed = True
         crash: BaseException | None = None
+        keep_alive_threads = self._keep_alive_threads()
         try:
             if not self.bot.is_closed():
                 await self.bot.close()
-            if self._bot_task is not None:
-                try:
-                    await asyncio.wait_for(asyncio.shield(self._bot_task), self.timeout)
-                except asyncio.TimeoutError:
-                    self._bot_task.cancel()
-                    await asyncio.gather(self._bot_task, return_exceptions=True)
-                except Exception as error:
-                    crash = error
+            task = self._bot_task
+            if task is not None:
+                done, _ = await asyncio.wait({task}, timeout=self.timeout)
+                if not done:
+                    task.cancel()
+                    await asyncio.gather(task, return_exceptions=True)
+                elif not task.cancelled():
+                    crash = task.exception()
             leftovers = [t for t in self._client_tasks() if not t.done()]
             for task in leftovers:
                 task.cancel()
             await asyncio.gather(*leftovers, return_exceptions=True)
             for socket in self._sockets:
                 socket.drop_pending()
-            await self._join_keep_alive_threads()
+            await self._join_keep_alive_threads(keep_alive_threads + self._keep_alive_threads())
         finally:
             self._uninstall()
         if crash is not None and raise_errors:
             raise HarnessError(f"the bot's gateway loop crashed: {crash!r}") from crash
 
-    async def _join_keep_alive_threads(self) -> None:
-        # KeepAliveHandler threads exit as soon as ``DiscordWebSocket.close`` stops them.
+    def _keep_alive_threads(self) -> list[threading.Thread]:
+        """py-cord's heartbeat threads (``KeepAliveHandler``) of the sockets the harness handed out."""
+        return [
+            thread
+            for thread in threading.enumerate()
+            if isinstance(thread, KeepAliveHandler) and getattr(thread.ws, "socket", None) in self._sockets
+        ]
+
+    async def _join_keep_alive_threads(self, threads: list[threading.Thread]) -> None:
+        # A KeepAliveHandler exits as soon as ``DiscordWebSocket.close`` stops it.
         remaining = self.timeout
-        for thread in self._keep_alive_threads:
+        for thread in threads:
             while thread.is_alive() and remaining > 0:
                 await asyncio.sleep(0.005)
                 remaining -= 0.005
@@ -1346,9 +1413,7 @@ class BotHarness:
 
     def _event_tasks(self) -> set[asyncio.Task[Any]]:
         tasks = self._client_tasks()
-        for task in asyncio.all_tasks():
-            if getattr(task.get_coro(), "__qualname__", "").endswith(_AUTOCOMPLETE_CALLBACK):
-                tasks.add(task)
+        tasks.update(task for task in asyncio.all_tasks() if _is_untracked_handler(task))
         return {task for task in tasks if task.get_name() not in _IGNORED_TASK_NAMES}
 
     async def settle(self, *, timeout: float | None = None, baseline: set[asyncio.Task[Any]] | None = None) -> None:
@@ -1421,8 +1486,6 @@ class BotHarness:
         self._users.setdefault(user.id, user)
 
     def _add_guild_config(self, guild: FakeGuild) -> None:
-        if guild.owner_id is None:
-            guild.owner_id = self.owner.id
         self._guilds_by_id[guild.id] = guild
         roles = {guild.id: FakeRole(guild.id, "@everyone", guild.everyone_permissions, position=0)}
         roles.update({role.id: role for role in guild.roles})
@@ -1452,6 +1515,10 @@ class BotHarness:
             return self._guilds_by_id[guild_id]
         except KeyError:
             raise HarnessError(f"guild {guild_id} is not configured") from None
+
+    def guild_owner_id(self, guild: FakeGuild) -> int:
+        """The owner of ``guild``: ``guild.owner_id``, or the application owner when unset."""
+        return guild.owner_id if guild.owner_id is not None else self.owner.id
 
     def dm_channel(self, user: FakeUser | FakeMember) -> FakeChannel:
         """The DM channel between ``user`` and the bot."""
@@ -1488,7 +1555,7 @@ class BotHarness:
 
     def member_permissions(self, guild: FakeGuild, member: FakeMember) -> int:
         """The permissions Discord computes for ``member`` in ``guild`` (all of them for owners and admins)."""
-        if member.id == guild.owner_id:
+        if member.id == self.guild_owner_id(guild):
             return _ALL_PERMISSIONS
         roles = self._roles[guild.id]
         value = roles[guild.id].permissions
@@ -1530,7 +1597,7 @@ class BotHarness:
             "discovery_splash": None,
             "banner": None,
             "description": None,
-            "owner_id": str(guild.owner_id),
+            "owner_id": str(self.guild_owner_id(guild)),
             "afk_channel_id": None,
             "afk_timeout": 300,
             "verification_level": 0,
@@ -1599,7 +1666,6 @@ class BotHarness:
         data: JSON = raw if isinstance(raw, dict) else {}
         if op == _HEARTBEAT:
             socket.queue_json({"op": _HEARTBEAT_ACK})
-            self._track_keep_alive()
         elif op == _IDENTIFY:
             if data.get("token") != self.token:
                 await socket.close(code=4004)
@@ -1608,22 +1674,22 @@ class BotHarness:
             socket.queue_dispatch("READY", self._ready_payload())
             for guild in self.guilds:
                 socket.queue_dispatch("GUILD_CREATE", self.guild_payload(guild))
-            self._connected.set()
         elif op == _RESUME:
             socket.sequence = int(data.get("seq") or 0)
-            socket.queue_dispatch("RESUMED", {"_trace": ["taskext-harness"]})
-            self._resumed.set()
+            resumed = socket.queue_dispatch("RESUMED", {"_trace": ["taskext-harness"]}, track=True)
+            waiter = self._resume_waiter
+            if resumed is not None and waiter is not None:
+
+                def release(_: asyncio.Future[None], waiter: asyncio.Future[None] = waiter) -> None:
+                    if not waiter.done():
+                        waiter.set_result(None)
+
+                resumed.add_done_callback(release)
         elif op == _REQUEST_MEMBERS:
             socket.queue_dispatch("GUILD_MEMBERS_CHUNK", self._members_chunk(data))
         elif op == _REQUEST_SOUNDBOARD_SOUNDS:
             for guild_id in data.get("guild_ids", []):
                 socket.queue_dispatch("SOUNDBOARD_SOUNDS", {"guild_id": str(guild_id), "soundboard_sounds": []})
-
-    def _track_keep_alive(self) -> None:
-        ws = self.bot.ws
-        keep_alive = getattr(ws, "_keep_alive", None) if ws is not None else None
-        if isinstance(keep_alive, threading.Thread) and keep_alive not in self._keep_alive_threads:
-            self._keep_alive_threads.append(keep_alive)
 
     def _ready_payload(self) -> JSON:
         user = self.bot_user.to_payload()
@@ -1704,13 +1770,19 @@ class BotHarness:
         socket = self._socket
         if socket is None:
             raise HarnessError("the bot is not connected")
-        self._resumed.clear()
-        socket.queue_json({"op": _RECONNECT, "d": None})
+        assert self._bot_task is not None
+        waiter = self._resume_waiter = asyncio.get_running_loop().create_future()
         try:
-            await asyncio.wait_for(self._resumed.wait(), self.timeout)
-        except asyncio.TimeoutError:
-            raise HarnessError("the bot did not resume after a reconnect request") from None
-        await self._push("GUILD_CREATE", {"id": "0", "unavailable": True})  # a no-op frame: RESUMED was read
+            socket.queue_json({"op": _RECONNECT, "d": None})
+            done, _ = await asyncio.wait(
+                {waiter, self._bot_task}, timeout=self.timeout, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            self._resume_waiter = None
+            waiter.cancel()
+        self._raise_if_crashed()
+        if waiter not in done:
+            raise HarnessError("the bot did not resume after a reconnect request")
 
     async def add_guild(self, guild: FakeGuild) -> list[RecordedRequest]:
         """Make the bot join ``guild`` (GUILD_CREATE, so ``on_guild_join``)."""
@@ -1861,7 +1933,12 @@ class BotHarness:
         value: Any,
         resolved: dict[str, dict[str, JSON]],
         guild: FakeGuild | None,
+        permissions: int,
     ) -> Any:
+        """Check ``value`` against the registered option like a client; return its JSON form.
+
+        ``permissions`` are the invoking user's, reported for resolved channels.
+        """
         name, kind = schema["name"], schema["type"]
 
         def bad(reason: str) -> InvalidCommandInput:
@@ -1909,8 +1986,7 @@ class BotHarness:
                 raise bad(f"channel type {value.type} is not one of {types}")
             owner, _ = self._channels.get(value.id, (None, value))
             payload = self._channel_payload(value, owner)
-            member_perms = _ALL_PERMISSIONS if owner is None else owner.everyone_permissions
-            payload["permissions"] = str(member_perms)
+            payload["permissions"] = str(permissions)
             resolved.setdefault("channels", {})[str(value.id)] = payload
             return str(value.id)
         if kind == _ATTACHMENT and isinstance(value, FakeAttachment):
@@ -1934,9 +2010,15 @@ class BotHarness:
             if known is None and kind == _CHANNEL and value in self._channels:
                 known = self._channels[value][1]
             if known is not None:
-                return self._typed_value(schema, known, resolved, guild)
-            raise bad(f"no known {'user/role/channel'} with id {value}")
+                return self._typed_value(schema, known, resolved, guild, permissions)
+            what = {_USER: "user", _ROLE: "role", _CHANNEL: "channel"}.get(kind, "user or role")
+            raise bad(f"no known {what} with id {value}")
         raise bad(f"a value of type {type(value).__name__} does not fit option type {kind}")
+
+    def _invoker_permissions(self, guild: FakeGuild | None, user: FakeUser | FakeMember) -> int:
+        if guild is None:
+            return _ALL_PERMISSIONS
+        return self.member_permissions(guild, user if isinstance(user, FakeMember) else FakeMember(user))
 
     def _resolve_user(
         self, value: FakeUser | FakeMember, resolved: dict[str, dict[str, JSON]], guild: FakeGuild | None
@@ -1960,6 +2042,7 @@ class BotHarness:
         given: Mapping[str, Any],
         resolved: dict[str, dict[str, JSON]],
         guild: FakeGuild | None,
+        permissions: int,
         *,
         focused: str | None = None,
     ) -> None:
@@ -1978,7 +2061,7 @@ class BotHarness:
                 if schema.get("required") and focused is None:
                     raise InvalidCommandInput(f"option {name!r} is required")
                 continue
-            value = self._typed_value(schema, given[name], resolved, guild)
+            value = self._typed_value(schema, given[name], resolved, guild, permissions)
             container.append({"name": name, "type": schema["type"], "value": value})
 
     def _new_interaction(
@@ -2145,7 +2228,8 @@ class BotHarness:
         )
         resolved: dict[str, dict[str, JSON]] = {}
         top, container, schema_options = self._resolve_target(registered, path)
-        self._fill_options(container, schema_options, options or {}, resolved, guild)
+        permissions = self._invoker_permissions(guild, user)
+        self._fill_options(container, schema_options, options or {}, resolved, guild, permissions)
         data = self._command_data(registered, top, resolved)
         payload = self._new_interaction(2, data, user, guild=guild, channel=channel, locale=locale)
         return await self.send_interaction(payload, expect_response=expect_response, timeout=timeout)
@@ -2192,16 +2276,45 @@ class BotHarness:
         given[focused] = value
         if focused not in {o["name"] for o in schema_options}:
             raise InvalidCommandInput(f"the command has no option {focused!r}")
-        self._fill_options(container, schema_options, given, resolved, guild, focused=focused)
+        permissions = self._invoker_permissions(guild, user)
+        self._fill_options(container, schema_options, given, resolved, guild, permissions, focused=focused)
         data = self._command_data(registered, top, resolved)
         payload = self._new_interaction(4, data, user, guild=guild, channel=channel, locale=locale)
         result = await self.send_interaction(payload, expect_response=True, timeout=timeout)
         return result.choices
 
+    def interaction_payload(
+        self,
+        interaction_type: int,
+        data: JSON,
+        *,
+        user: FakeUser | FakeMember,
+        guild_id: int | None = None,
+        channel_id: int | None = None,
+        dm: bool = False,
+        locale: str | None = None,
+    ) -> JSON:
+        """A complete INTERACTION_CREATE payload around ``data``, for :meth:`send_interaction`.
+
+        Parameters
+        ----------
+        interaction_type:
+            2 command, 3 component, 4 autocomplete, 5 modal submit.
+        data:
+            The interaction's ``data``.
+        user, guild_id, channel_id, dm, locale:
+            As for :meth:`invoke`.
+        """
+        guild, channel = self._where(user, guild_id, channel_id, dm)
+        return self._new_interaction(interaction_type, data, user, guild=guild, channel=channel, locale=locale)
+
     async def send_interaction(
         self, payload: JSON, *, expect_response: bool = True, timeout: float | None = None
     ) -> InteractionResult:
-        """Push a raw INTERACTION_CREATE payload (components, modals, ...) and wait for the answer.
+        """Push an INTERACTION_CREATE payload and wait until the bot's handlers are done.
+
+        Build the payload with :meth:`interaction_payload`; members it mentions should have
+        been announced (:meth:`invoke`, :meth:`send_message` and :meth:`click` do that).
 
         Raises
         ------
@@ -2217,6 +2330,7 @@ class BotHarness:
             channel_id=int(payload["channel_id"]) if payload.get("channel_id") else None,
             user=self._users.get(int(base_user.get("id", 0)), FakeUser(int(base_user.get("id", 0)))),
             created=loop.time(),
+            message_id=int(payload["message"]["id"]) if payload.get("message") else None,
         )
         self._interactions[state.id] = state
         self._interactions_by_token[state.token] = state
@@ -2224,12 +2338,11 @@ class BotHarness:
         baseline = self._event_tasks()
         await self._push("INTERACTION_CREATE", copy.deepcopy(payload))
         limit = self.timeout if timeout is None else timeout
+        callbacks: set[asyncio.Task[Any]] = set()
         if state.type == 4:
-            # py-cord answers autocompletes from a task it does not track; wait for the answer.
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(state.answered.wait(), limit)
+            callbacks = await self._wait_for_autocomplete(state, baseline, limit)
         await self.settle(timeout=limit, baseline=baseline)
-        self._collect_stray_autocomplete_errors(baseline)
+        self._collect_autocomplete_errors(callbacks)
         errors = self.errors[errors_start:]
         result = InteractionResult(state, payload, errors)
         if expect_response and not result.responded:
@@ -2239,14 +2352,163 @@ class BotHarness:
             )
         return result
 
-    def _collect_stray_autocomplete_errors(self, baseline: set[asyncio.Task[Any]]) -> None:
-        for task in self._event_tasks() - baseline:
-            if not task.done() or task.cancelled():
-                continue
-            if not getattr(task.get_coro(), "__qualname__", "").endswith(_AUTOCOMPLETE_CALLBACK):
-                continue
-            error = task.exception()
-            if error is not None:
+    async def _wait_for_autocomplete(
+        self, state: _InteractionState, baseline: set[asyncio.Task[Any]], limit: float
+    ) -> set[asyncio.Task[Any]]:
+        """py-cord answers autocompletes from a task it does not track: wait for the answer or that task.
+
+        Returns the autocomplete callback tasks seen (``asyncio.all_tasks`` forgets finished ones).
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + limit
+        seen: set[asyncio.Task[Any]] = set()
+        answered = asyncio.ensure_future(state.answered.wait())
+        try:
+            while not answered.done() and loop.time() < deadline:
+                seen.update(t for t in self._event_tasks() - baseline if _is_autocomplete_callback(t))
+                if seen and all(t.done() for t in seen):
+                    break
+                # Look again for the callback task every few milliseconds until it exists.
+                await asyncio.wait({answered, *seen}, timeout=0.005, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            answered.cancel()
+            await asyncio.gather(answered, return_exceptions=True)
+        return seen
+
+    async def click(
+        self,
+        message: InteractionResult | JSON,
+        custom_id: str,
+        *,
+        user: FakeUser | FakeMember,
+        values: Sequence[str] | None = None,
+        locale: str | None = None,
+        expect_response: bool = True,
+        timeout: float | None = None,
+    ) -> InteractionResult:
+        """Click a button or choose in a select menu of a message the bot sent (type 3 interaction).
+
+        Parameters
+        ----------
+        message:
+            An :class:`InteractionResult` (its original response) or a message JSON the bot sent
+            (``result.followups[0]``, ``harness.channel_messages[channel_id][-1]``, ...).
+        custom_id:
+            The component's ``custom_id``.
+        values:
+            For select menus: the chosen values.
+
+        Raises
+        ------
+        InvalidCommandInput
+            The message has no such component, it is disabled, or the values do not fit.
+        """
+        payload_message = message.message if isinstance(message, InteractionResult) else message
+        if payload_message is None:
+            raise HarnessError("that interaction has no message to click on")
+        component = next(
+            (c for c in _walk_components(payload_message.get("components") or []) if c.get("custom_id") == custom_id),
+            None,
+        )
+        if component is None:
+            raise InvalidCommandInput(f"the message has no component with custom_id {custom_id!r}")
+        if component.get("disabled"):
+            raise InvalidCommandInput(f"component {custom_id!r} is disabled")
+        kind = int(component["type"])
+        data: JSON = {"custom_id": custom_id, "component_type": kind}
+        if kind in (3, 5, 6, 7, 8):
+            chosen = list(values or [])
+            low, high = component.get("min_values", 1), component.get("max_values", 1)
+            if not low <= len(chosen) <= high:
+                raise InvalidCommandInput(f"select {custom_id!r} takes {low} to {high} values, got {len(chosen)}")
+            offered = [o["value"] for o in component.get("options") or []]
+            if kind == 3 and any(v not in offered for v in chosen):
+                raise InvalidCommandInput(f"select {custom_id!r} offers {offered}, got {chosen}")
+            data["values"] = chosen
+        elif values is not None:
+            raise InvalidCommandInput(f"component {custom_id!r} is not a select menu")
+        guild, channel = self._where(user, None, int(payload_message["channel_id"]), False)
+        if guild is not None:
+            await self._announce_member(guild, user if isinstance(user, FakeMember) else FakeMember(user))
+        payload = self._new_interaction(3, data, user, guild=guild, channel=channel, locale=locale)
+        payload["message"] = copy.deepcopy(payload_message)
+        return await self.send_interaction(payload, expect_response=expect_response, timeout=timeout)
+
+    async def submit_modal(
+        self,
+        opened: InteractionResult,
+        values: Mapping[str, str | Sequence[str]],
+        *,
+        user: FakeUser | FakeMember,
+        locale: str | None = None,
+        expect_response: bool = True,
+        timeout: float | None = None,
+    ) -> InteractionResult:
+        """Fill in and submit the modal the bot opened (callback type 9): a type 5 interaction.
+
+        Parameters
+        ----------
+        opened:
+            The result whose callback opened the modal.
+        values:
+            Text input values (and select values) by ``custom_id``.
+        user:
+            Who submits it: the user the modal was shown to.
+
+        Raises
+        ------
+        InvalidCommandInput
+            A required input is missing, a value's length is out of bounds, or a ``custom_id``
+            is not in the modal.
+        """
+        if opened.type != _MODAL:
+            raise HarnessError(f"the bot did not open a modal (callback type {opened.type})")
+        modal = opened.data
+        known: set[str] = set()
+
+        def answer(component: JSON) -> JSON:
+            kind = int(component["type"])
+            out: JSON = {"type": kind}
+            if component.get("id") is not None:
+                out["id"] = component["id"]
+            if kind == 1:
+                out["components"] = [answer(child) for child in component.get("components") or []]
+            elif kind == 18:
+                out["component"] = answer(component["component"])
+            elif kind == 4:
+                custom_id = str(component["custom_id"])
+                known.add(custom_id)
+                text = values.get(custom_id, component.get("value") or "")
+                if not isinstance(text, str):
+                    raise InvalidCommandInput(f"text input {custom_id!r} takes a string")
+                if component.get("required", True) and not text:
+                    raise InvalidCommandInput(f"text input {custom_id!r} is required")
+                low, high = component.get("min_length"), component.get("max_length")
+                if text and ((low is not None and len(text) < low) or (high is not None and len(text) > high)):
+                    raise InvalidCommandInput(f"text input {custom_id!r}: length {len(text)} outside [{low}, {high}]")
+                out.update(custom_id=custom_id, value=text)
+            elif "custom_id" in component:
+                custom_id = str(component["custom_id"])
+                known.add(custom_id)
+                chosen = values.get(custom_id, [])
+                out.update(custom_id=custom_id, values=[chosen] if isinstance(chosen, str) else list(chosen))
+            return out
+
+        components = [answer(component) for component in modal.get("components") or []]
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise InvalidCommandInput(f"the modal has no input(s) {unknown}; it has {sorted(known)}")
+        channel_id = opened.interaction.get("channel_id")
+        guild, channel = (
+            self._where(user, None, int(channel_id), False) if channel_id else (None, self.dm_channel(user))
+        )
+        data = {"custom_id": modal["custom_id"], "components": components}
+        payload = self._new_interaction(5, data, user, guild=guild, channel=channel, locale=locale)
+        return await self.send_interaction(payload, expect_response=expect_response, timeout=timeout)
+
+    def _collect_autocomplete_errors(self, tasks: set[asyncio.Task[Any]]) -> None:
+        for task in tasks:
+            if task.done() and not task.cancelled() and (error := task.exception()) is not None:
                 self.errors.append(CapturedError("autocomplete", error, error))
 
     # -- HTTP ---------------------------------------------------------------------------
@@ -2256,8 +2518,9 @@ class BotHarness:
 
         ``handler(request)`` gets the :class:`RecordedRequest` (``request.path_params``,
         ``request.json``, ...) and returns JSON (200), ``None`` (204) or a :class:`Reply`; it
-        may be a coroutine function. Routes added later win over earlier ones and the
-        built-in ones.
+        may be a coroutine function. An exception it raises is raised from the bot's HTTP
+        call (and recorded in :attr:`errors`). The template with the most literal segments
+        wins; among equals, the one added last, so ``add_route`` overrides built-in routes.
         """
         segments = template.strip("/").split("/")
         self._routes.insert(0, (method.upper(), template, segments, handler))
@@ -2302,13 +2565,15 @@ class BotHarness:
         if isinstance(data, aiohttp.FormData):
             body, files = _read_form(data)
         elif isinstance(data, str | bytes) and data:
-            body = json.loads(data)
+            try:
+                body = json.loads(data)
+            except ValueError:
+                body = data
         elif kwargs.get("json") is not None:
             body = kwargs["json"]
         headers = {str(k): str(v) for k, v in (kwargs.get("headers") or {}).items()}
         request = RecordedRequest(method, path, url, headers, query, body, files)
         self.requests.append(request)
-        self._request_event.set()
         matched = self._match(method, path)
         reply: Reply
         if matched is None:
@@ -2320,14 +2585,16 @@ class BotHarness:
                 if inspect.isawaitable(outcome):
                     outcome = await outcome
             except Exception as error:
-                # A broken route handler must fail the test, not hang the bot.
+                # Raised from the bot's HTTP call: a 5xx would make py-cord retry for seconds.
                 self.errors.append(CapturedError(f"route {method} {request.route}", error, error))
-                outcome = Reply(500, {"message": f"harness route failed: {error!r}", "code": 0})
+                self._request_event.set()
+                raise
             reply = outcome if isinstance(outcome, Reply) else Reply(200 if outcome is not None else 204, outcome)
         request.status = reply.status
         request.response = reply.body
         for state in self._states_for(path):
             state.requests.append(request)
+        self._request_event.set()
         return _FakeResponse(method, url, reply.status, reply.body, reply.headers)
 
     def _states_for(self, path: str) -> list[_InteractionState]:
@@ -2672,8 +2939,28 @@ class BotHarness:
             response["interaction"]["response_message_id"] = message["id"]
             response["resource"] = {"type": kind, "message": message}
         elif kind == _UPDATE_MESSAGE:
-            response["resource"] = {"type": kind}
+            target = self._find_message(state.message_id) if state.message_id is not None else None
+            if target is not None:
+                self._apply_edit(target, data)
+                state.original = target
+                response["resource"] = {"type": kind, "message": copy.deepcopy(target)}
+            else:
+                response["resource"] = {"type": kind}
         return response
+
+    def _find_message(self, message_id: int) -> JSON | None:
+        """A message the bot sent, wherever it lives (channel, interaction response, followup)."""
+        wanted = str(message_id)
+        for messages in self.channel_messages.values():
+            for message in messages:
+                if message["id"] == wanted:
+                    return message
+        for state in self._interactions.values():
+            if state.original is not None and state.original["id"] == wanted:
+                return state.original
+            if message_id in state.followups:
+                return state.followups[message_id]
+        return None
 
     def _interaction_for(self, request: RecordedRequest) -> tuple[_InteractionState | None, Reply | None]:
         state = self._interactions_by_token.get(request.path_params["interaction_token"])
