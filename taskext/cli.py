@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import sys
 from collections.abc import Sequence
-from dataclasses import asdict, is_dataclass
+from dataclasses import fields, is_dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -67,7 +68,8 @@ def table(headers: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
 
 def to_json(value: Any) -> Any:
     if is_dataclass(value) and not isinstance(value, type):
-        return {key: to_json(item) for key, item in asdict(value).items()}
+        # One shallow pass per record (asdict would deep-copy everything first).
+        return {f.name: to_json(getattr(value, f.name)) for f in fields(value)}
     if isinstance(value, dict):
         return {key: to_json(item) for key, item in value.items()}
     if isinstance(value, (list, tuple)):
@@ -101,6 +103,8 @@ async def open_store(url: str, *, create: bool = False) -> Store:
         path = sqlite_path(url)
         if path != ":memory:" and not os.path.exists(path):  # noqa: ASYNC240 (one stat, before any I/O)
             raise StoreError(f"no taskext database at {path} (set --database or TASKEXT_DATABASE_URL)")
+        if path != ":memory:" and os.path.getsize(path) == 0:  # noqa: ASYNC240
+            raise StoreError(f"{path} is an empty file, not a taskext database; left untouched")
     store = store_for_url(url)
     await store.open()
     return store
@@ -413,6 +417,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (TaskNotFound, UsageError, ValueError, TypeError) as exc:
         print(f"taskext: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except BrokenPipeError:  # the reader went away (taskext list | head): not an error
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (StoreError, TaskextError, OSError) as exc:
         print(f"taskext: {exc}", file=sys.stderr)
         return EXIT_FAILED

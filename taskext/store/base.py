@@ -234,7 +234,8 @@ class Store(QueueStore):
         True for exactly one caller per (task, scheduled time) across every process
         sharing the store: it sets ``last_scheduled`` to ``scheduled`` when that is newer
         than the stored one, and takes the task's lease until ``lease_until``. False when
-        the tick was already claimed (or a later one was). Raises TaskNotFound.
+        the tick was already claimed (or a later one was), or while another worker holds an
+        unexpired lease on the task (a run still going, or ``taskext run``). Raises TaskNotFound.
         """
 
     @abc.abstractmethod

@@ -602,12 +602,14 @@ class PostgresStore(PostgresQueue, Store):
             # the same tick queue on the row lock and re-check the condition, so one wins.
             row = await conn.fetchrow(
                 "WITH claimed AS (UPDATE taskext_tasks SET last_scheduled = $2, acquired_by = $3, acquired_until = $4"
-                " WHERE name = $1 AND (last_scheduled IS NULL OR last_scheduled < $2) RETURNING 1)"
+                " WHERE name = $1 AND (last_scheduled IS NULL OR last_scheduled < $2)"
+                " AND (acquired_by IS NULL OR acquired_by = $3 OR acquired_until < $5) RETURNING 1)"
                 " SELECT EXISTS (SELECT 1 FROM claimed), EXISTS (SELECT 1 FROM taskext_tasks WHERE name = $1)",
                 name,
                 tick,
                 worker,
                 until,
+                aware(now),
             )
             if not row[1]:
                 raise TaskNotFound(f"no task named {name!r}")

@@ -449,8 +449,17 @@ class SQLiteStore(SQLiteQueue, Store):
         def work(conn: sqlite3.Connection) -> bool:
             cursor = conn.execute(
                 "UPDATE taskext_tasks SET last_scheduled = ?, acquired_by = ?, acquired_until = ?"
-                " WHERE name = ? AND (last_scheduled IS NULL OR last_scheduled < ?)",
-                (scheduled.timestamp(), worker, lease_until.timestamp(), name, scheduled.timestamp()),
+                " WHERE name = ? AND (last_scheduled IS NULL OR last_scheduled < ?)"
+                " AND (acquired_by IS NULL OR acquired_by = ? OR acquired_until < ?)",
+                (
+                    _ts(scheduled),
+                    worker,
+                    _ts(lease_until),
+                    name,
+                    _ts(scheduled),
+                    worker,
+                    _ts(now),
+                ),
             )
             if cursor.rowcount:
                 return True

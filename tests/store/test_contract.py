@@ -711,6 +711,7 @@ async def test_claim_tick_refuses_an_older_tick_and_unknown_tasks(store: Store) 
     stored = await store.get_task("alpha")
     assert stored.acquired_by == "worker-1"
     assert_same_instant(stored.last_scheduled, at(120))
+    await store.release_tick("alpha", "worker-1", at(120))  # its run finished
     assert await claim_tick(store, 120.001, "worker-2") is True, "any later tick can be claimed"
     with pytest.raises(TaskNotFound, match="ghost"):
         await store.claim_tick("ghost", at(1), worker="worker-1", now=at(1), lease_until=at(2))
@@ -724,6 +725,17 @@ async def test_claim_tick_respects_last_scheduled_saved_with_results(store: Stor
     assert await claim_tick(store, 100) is False
     assert await claim_tick(store, 99) is False
     assert await claim_tick(store, 101) is True
+
+
+async def test_claim_tick_waits_for_another_workers_unexpired_lease(store: Store) -> None:
+    """A run still going elsewhere (or ``taskext run``) holds the task: no second run at once."""
+    await store.register_task("alpha", "@hourly", now=T0)
+    assert await store.acquire_task("alpha", "cli", now=at(0), until=at(100)) is None
+
+    assert await claim_tick(store, 60, "bot") is False
+    assert (await store.get_task("alpha")).last_scheduled is None  # nothing claimed
+    assert await claim_tick(store, 101, "bot") is True  # the lease expired at 100
+    assert await claim_tick(store, 150, "bot") is True  # the holder itself may claim the next tick
 
 
 async def test_release_tick_only_drops_the_matching_workers_lease_of_that_tick(store: Store) -> None:
