@@ -189,3 +189,42 @@ async def test_a_killed_worker_s_tasks_are_rerun_by_the_others(workers: Workers)
     # At least once: what the victim had in flight was run again; nothing else twice.
     assert in_flight <= set(completed)
     assert {task for task, n in completed.items() if n > 1} <= in_flight
+
+
+async def test_changes_reach_another_process_within_a_second(database: str) -> None:
+    """An override and an enqueue made by one manager reach another manager's loop and worker."""
+    import taskext
+    from taskext.manager import TaskManager
+
+    ran: list[str] = []
+
+    @taskext.adhoc(name="cluster.propagation")
+    async def handler(data: str, ctx: taskext.AdhocContext) -> None:
+        ran.append(data)
+
+    @taskext.loop(minutes=10, name="cluster.propagated")
+    async def body() -> None:
+        pass
+
+    runner = TaskManager(database, adhoc_poll_interval=30)  # only a push or the change counter wakes it
+    other = TaskManager(database, run_worker=False)
+    try:
+        await runner.open()
+        body.start()
+        await wait_for(lambda: body.next_iteration is not None and body.last_iteration is not None, timeout=5)
+        await other.open()
+        started = time.monotonic()
+        await other.set_schedule("cluster.propagated", "3m")
+        await wait_for(lambda: body.seconds == 180, timeout=1.0)
+        assert time.monotonic() - started < 1.0
+        assert body.next_iteration is not None
+        assert body.last_iteration is not None
+        assert abs((body.next_iteration - body.last_iteration).total_seconds() - 180) < 1e-6
+        if runner.pushed_changes:  # PostgreSQL NOTIFY wakes the worker; SQLite polls every 30 s here
+            started = time.monotonic()
+            await other.enqueue("cluster.propagation", "hello")
+            await wait_for(lambda: ran == ["hello"], timeout=1.0)
+    finally:
+        body.cancel()
+        await other.close()
+        await runner.close()
