@@ -9,33 +9,37 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import heapq
+import importlib
 import itertools
 from collections.abc import Callable, Iterator
 from datetime import datetime, timedelta, timezone
+from typing import TYPE_CHECKING, Any
 
 from .clock import Clock, Timer, enable_io_tracking, pending_io, set_default_clock
-from .harness import (
-    ADMINISTRATOR,
-    DEFAULT_BOT_PERMISSIONS,
-    DEFAULT_EVERYONE_PERMISSIONS,
-    BotHarness,
-    CapturedError,
-    CommandNotAvailable,
-    FakeAttachment,
-    FakeChannel,
-    FakeGuild,
-    FakeMember,
-    FakeRole,
-    FakeUser,
-    HarnessError,
-    InteractionNotAnswered,
-    InteractionResult,
-    InvalidCommandInput,
-    RecordedFile,
-    RecordedRequest,
-    Reply,
-    SentMessage,
-)
+
+if TYPE_CHECKING:
+    from .harness import (
+        ADMINISTRATOR,
+        DEFAULT_BOT_PERMISSIONS,
+        DEFAULT_EVERYONE_PERMISSIONS,
+        BotHarness,
+        CapturedError,
+        CommandNotAvailable,
+        FakeAttachment,
+        FakeChannel,
+        FakeGuild,
+        FakeMember,
+        FakeRole,
+        FakeUser,
+        HarnessError,
+        InteractionNotAnswered,
+        InteractionResult,
+        InvalidCommandInput,
+        RecordedFile,
+        RecordedRequest,
+        Reply,
+        SentMessage,
+    )
 
 __all__ = [
     "ADMINISTRATOR",
@@ -63,6 +67,21 @@ __all__ = [
 ]
 
 UTC = timezone.utc
+
+# The bot harness imports py-cord: load it on first use, so FakeClock alone stays light.
+_HARNESS_NAMES = frozenset(__all__) - {"FakeClock", "use_clock"}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HARNESS_NAMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(".harness", __package__), name)
+    globals()[name] = value  # later lookups skip this function
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])
 
 
 class _FakeTimer:
