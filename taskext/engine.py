@@ -37,6 +37,9 @@ UTC = timezone.utc
 # What a task manager plans for a loop that must not run (disabled or paused).
 NEVER = datetime.datetime(9999, 1, 1, tzinfo=UTC)
 
+# After a late wake-up, missed slots up to this many periods behind run one by one.
+CATCH_UP_PERIODS = 4
+
 # Why a sleep ended: the timer fired, or the plan changed / the loop must react.
 _TIMER = 1
 _INTERRUPT = 2
@@ -82,7 +85,8 @@ class LoopEngine(Generic[LF]):
     _overlap_errors: list[tuple[int, BaseException]]
     _overlap_failures: int
     _sleeper: asyncio.Future[int] | None
-    _rng: random.Random
+    _rng: random.Random | None
+    _body_started: datetime.datetime
     _running_clock: Clock
     _semaphore: asyncio.Semaphore | None
     _schedule: Schedule | None
@@ -146,6 +150,8 @@ class LoopEngine(Generic[LF]):
         if self.jitter > 0 and self._schedule is not None and scheduled < NEVER:
             gap = (self._schedule.next_after(scheduled) - scheduled).total_seconds()
             bound = min(self.jitter, gap * 0.999)
+            if self._rng is None:  # made on first use: most loops have no jitter
+                self._rng = random.Random()
             wake = scheduled + timedelta(seconds=self._rng.uniform(0.0, bound))
         self._wake_at = wake
 
@@ -160,10 +166,21 @@ class LoopEngine(Generic[LF]):
             self._plan(schedule.next_after(now))
 
     def _plan_after_run(self, scheduled: datetime.datetime, now: datetime.datetime) -> None:
-        """Plan the fire after ``scheduled``; missed slots coalesce into one run now."""
-        following = self._following(scheduled)
-        if self._schedule is not None and following <= now:
-            following = self._schedule.latest_at_or_before(following, now)
+        """Plan the fire after ``scheduled`` (computed before the body, or re-planned since).
+
+        Missed slots coalesce into one run now when the body overran its period or the
+        backlog is long; after a late wake-up (the machine stalled) with a quick body, the
+        few missed slots run one by one, so the run count keeps matching the grid.
+        """
+        following = self._next_iteration
+        if following is None or following < scheduled:
+            following = self._following(scheduled)
+        schedule = self._schedule
+        if schedule is not None and following <= now:
+            period = following - scheduled
+            overran = now - self._body_started >= period
+            if overran or now - following > CATCH_UP_PERIODS * period:
+                following = schedule.latest_at_or_before(following, now)
         self._plan(following)
 
     def _is_retryable(self, exc: BaseException) -> bool:
@@ -315,6 +332,7 @@ class LoopEngine(Generic[LF]):
                 self._last_iteration = scheduled
                 # next_iteration read inside the body is the following run, as in py-cord.
                 self._next_iteration = self._wake_at = self._following(scheduled)
+                self._body_started = self._running_clock.now()
                 if manager is not None:
                     await manager._run_managed(self, scheduled, args, kwargs)
                 else:

@@ -41,6 +41,8 @@ FT = TypeVar("FT", bound=_func)
 ET = TypeVar("ET", bound=Callable[[Any, BaseException], Awaitable[Any]])
 
 UTC = timezone.utc
+# Shared by every loop given no backoff= (it holds no per-loop state).
+DEFAULT_BACKOFF = ExponentialBackoff(base=1.0, maximum=1024.0)
 # MISSING typed as Any, so that mypy does not narrow it at identity checks.
 _UNSET: Any = MISSING
 
@@ -110,7 +112,7 @@ class Loop(LoopEngine[LF]):
         # (iteration, exception) of failed overlapped runs, so a retry keeps its number.
         self._overlap_errors: list[tuple[int, BaseException]] = []
         self._sleeper: asyncio.Future[int] | None = None
-        self._rng = random.Random()
+        self._rng: random.Random | None = None
         self._clock: Clock | None = clock
         self._running_clock: Clock = clock or get_default_clock()
         self.manager: ManagerHooks | None = None
@@ -131,7 +133,7 @@ class Loop(LoopEngine[LF]):
             raise ValueError("name must be a non-empty string")
         self.jitter: float = float(jitter)
         self.max_retries: int | None = max_retries
-        self.backoff: RetryPolicy = backoff or ExponentialBackoff(base=1.0, maximum=1024.0)
+        self.backoff: RetryPolicy = backoff or DEFAULT_BACKOFF
         self._name: str = name or _default_name(coro)
         self._explicit_name = name is not None
         self._tz: tzinfo | None = parse_zone(tz) if tz is not None else None

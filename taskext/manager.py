@@ -161,6 +161,7 @@ class TaskManager(QueueAPI, ManagerRuntime):
         if isinstance(tick_lease, bool) or not isinstance(tick_lease, (int, float)) or tick_lease <= 0:
             raise ValueError(f"tick_lease must be a positive number of seconds (got {tick_lease!r})")
         self.tick_lease = float(tick_lease)
+        self._init_batches()
         # Validated now, created when opened (it needs the running event loop).
         self._worker_options = {
             "concurrency": adhoc_concurrency,

@@ -73,6 +73,10 @@ class FailDelay(RetryPolicy):
         return f"FailDelay(first={self.first:g}, maximum={self._maximum:g}, factor={self.factor:g})"
 
 
+# Policies without an rng= draw from one generator instead of seeding one each.
+_SHARED_RNG = random.Random()
+
+
 class ExponentialBackoff(RetryPolicy):
     """Exponential backoff with full jitter: uniform in ``[0, min(base * factor**n, maximum)]``.
 
@@ -95,7 +99,7 @@ class ExponentialBackoff(RetryPolicy):
         self.base = _positive("base", base)
         self.factor = _positive("factor", factor)
         self._maximum = _positive("maximum", maximum)
-        self._rng = rng or random.Random()
+        self._rng = rng or _SHARED_RNG
 
     @property
     def maximum(self) -> float:

@@ -10,9 +10,9 @@ import asyncio
 import functools
 import logging
 import traceback
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 from . import capture
 from .clock import Clock
@@ -21,7 +21,7 @@ from .errors import ScheduleError
 from .loops import Loop
 from .retry import RetryPolicy
 from .schedules import Cron, Interval, Schedule, parse_schedule
-from .store import Outcome, RunRecord, Store, TaskState
+from .store import Outcome, RunRecord, Store, TaskState, TickClaim
 from .store.base import RUNTIME_FIELDS
 
 __all__ = ["ManagerRuntime"]
@@ -89,6 +89,53 @@ def _validate_grace(value: Any) -> float | None:
     return float(value)
 
 
+Item = TypeVar("Item")
+Result = TypeVar("Result")
+
+
+class Batch(Generic[Item, Result]):
+    """Requests made in one turn of the event loop, served together by one call.
+
+    Loops that fire at the same instant each ask for a claim; one transaction answers all.
+    """
+
+    def __init__(self, serve: Callable[[list[Item]], Awaitable[Sequence[Result]]]) -> None:
+        self._serve = serve
+        self._waiting: list[tuple[Item, asyncio.Future[Result]]] = []
+        self._scheduled = False
+        self._flushing: set[asyncio.Task[None]] = set()
+
+    def submit(self, item: Item) -> asyncio.Future[Result]:
+        loop = asyncio.get_running_loop()
+        future: asyncio.Future[Result] = loop.create_future()
+        self._waiting.append((item, future))
+        if not self._scheduled:
+            self._scheduled = True
+            loop.call_soon(self._start)
+        return future
+
+    def _start(self) -> None:
+        self._scheduled = False
+        waiting, self._waiting = self._waiting, []
+        task = asyncio.ensure_future(self._flush(waiting))
+        self._flushing.add(task)
+        task.add_done_callback(self._flushing.discard)
+
+    async def _flush(self, waiting: list[tuple[Item, asyncio.Future[Result]]]) -> None:
+        try:
+            results = await self._serve([item for item, _ in waiting])
+        except BaseException as exc:
+            for _, future in waiting:
+                if not future.done():
+                    future.set_exception(exc)
+            if not isinstance(exc, Exception):
+                raise
+            return
+        for (_, future), result in zip(waiting, results, strict=True):
+            if not future.done():
+                future.set_result(result)
+
+
 class ManagerRuntime:
     """Loop hooks, planning, recording and write-behind of :class:`~taskext.TaskManager`."""
 
@@ -108,6 +155,22 @@ class ManagerRuntime:
     _last_prune: datetime | None
     _closing: bool
     tick_lease: float
+    _tick_claims: Batch[TickClaim, tuple[bool, TaskState]]
+    _tick_results: Batch[tuple[TaskState, RunRecord], None]
+
+    def _init_batches(self) -> None:
+        async def claim(items: list[TickClaim]) -> list[tuple[bool, TaskState]]:
+            return await self.store.claim_ticks(items, worker=self.worker_id, now=self.clock.now())
+
+        async def save(items: list[tuple[TaskState, RunRecord]]) -> list[None]:
+            release = [(run.task, run.scheduled) for _, run in items if run.scheduled is not None]
+            await self.store.save_results(
+                [state for state, _ in items], [run for _, run in items], release=release, worker=self.worker_id
+            )
+            return [None] * len(items)
+
+        self._tick_claims = Batch(claim)
+        self._tick_results = Batch(save)
 
     @property
     def clock(self) -> Clock:
@@ -253,11 +316,9 @@ class ManagerRuntime:
         name = managed.state.name
         state = managed.state
         now = self.clock.now()
+        lease_until = now + timedelta(seconds=self.tick_lease)
         try:
-            claimed = await self.store.claim_tick(
-                name, scheduled, worker=self.worker_id, now=now, lease_until=now + timedelta(seconds=self.tick_lease)
-            )
-            fresh = await self.store.get_task(name)
+            claimed, fresh = await self._tick_claims.submit(TickClaim(name, scheduled, lease_until))
         except Exception as exc:
             log.warning("taskext: could not claim the %s run of %r; skipped here: %s", scheduled, name, exc)
             managed.ran_last = False
@@ -321,9 +382,7 @@ class ManagerRuntime:
         state = managed.state
         state.next_run = managed.loop._next_iteration if managed.loop._next_iteration != NEVER else None
         try:
-            await self.store.save_results([state], [run])
-            if run.scheduled is not None:
-                await self.store.release_tick(state.name, self.worker_id, run.scheduled)
+            await self._tick_results.submit((state, run))
         except Exception as exc:
             log.warning("taskext: could not save the run of %r now, will retry: %s", state.name, exc)
             self._dirty[state.name] = state

@@ -1573,3 +1573,36 @@ async def test_system_clock_stop_is_prompt() -> None:
 def test_clock_is_abstract() -> None:
     with pytest.raises(TypeError):
         Clock()  # type: ignore[abstract]
+
+
+# ---------------------------------------------------------------- late wake-ups (machine stalls)
+
+
+async def stall(clock: FakeClock, seconds: float) -> None:
+    """The process froze: time moved on without timers firing; then they fire, late."""
+    clock._now += timedelta(seconds=seconds)
+    await clock.advance(0)
+
+
+@pytest.mark.parametrize(("stalled", "expected_slots"), [(2.5, [0, 1, 2, 3, 4, 5]), (7.5, [0, 1, 8])])
+async def test_a_late_wake_up_catches_up_slot_by_slot_unless_the_backlog_is_long(
+    stalled: float, expected_slots: list[int]
+) -> None:
+    clock = FakeClock()
+    start = clock.now()
+    scheduled: list[datetime] = []
+
+    @taskext.loop(seconds=1, clock=clock)
+    async def quick() -> None:
+        assert quick.last_iteration is not None
+        scheduled.append(quick.last_iteration)
+
+    quick.start()
+    await clock.advance(0.5)  # ran slot 0; the next timer is for slot 1
+    await stall(clock, stalled)  # wakes at 3.0 (or 8.0) instead of 1.0
+    await clock.advance_to(start + timedelta(seconds=expected_slots[-1], milliseconds=500))
+    quick.cancel()
+    await clock.settle()
+    # A short stall: the missed slots run one by one, so the run count matches the grid.
+    # A long one (over 4 periods): they coalesce into one run, as after an overrun.
+    assert [round((t - start).total_seconds()) for t in scheduled] == expected_slots

@@ -14,6 +14,7 @@ from .base import (
     Store,
     StoreError,
     TaskState,
+    TickClaim,
 )
 from .queue import AdhocResult, AdhocStatus, AdhocTask, Claim, NewAdhoc
 from .sqlite import SQLiteStore
@@ -34,6 +35,7 @@ __all__ = [
     "Store",
     "StoreError",
     "TaskState",
+    "TickClaim",
     "default_database_url",
     "store_for_url",
 ]

@@ -26,6 +26,7 @@ __all__ = [
     "Store",
     "StoreError",
     "TaskState",
+    "TickClaim",
 ]
 
 
@@ -127,6 +128,15 @@ class RunRecord:
         return self.finished - self.started
 
 
+@dataclass(frozen=True, slots=True)
+class TickClaim:
+    """A scheduled tick a process wants to run (see :meth:`Store.claim_ticks`)."""
+
+    name: str
+    scheduled: datetime
+    lease_until: datetime
+
+
 @dataclass(slots=True)
 class RunStats:
     """Aggregates over the runs kept for one task."""
@@ -199,11 +209,19 @@ class Store(QueueStore):
         """
 
     @abc.abstractmethod
-    async def save_results(self, states: Sequence[TaskState], runs: Sequence[RunRecord]) -> None:
+    async def save_results(
+        self,
+        states: Sequence[TaskState],
+        runs: Sequence[RunRecord],
+        *,
+        release: Sequence[tuple[str, datetime]] = (),
+        worker: str | None = None,
+    ) -> None:
         """In one transaction: write the run-result fields of ``states`` and append ``runs``.
 
         ``last_scheduled`` never moves backwards (a slow process cannot undo a newer
-        claim made by another).
+        claim made by another). ``release`` lists ``(task, scheduled)`` ticks whose lease
+        ``worker`` drops in the same transaction (see :meth:`release_tick`).
 
         Implementations read every value of ``states`` and ``runs`` before their first
         ``await``: the manager passes live objects, not copies.
@@ -237,6 +255,22 @@ class Store(QueueStore):
         the tick was already claimed (or a later one was), or while another worker holds an
         unexpired lease on the task (a run still going, or ``taskext run``). Raises TaskNotFound.
         """
+
+    async def claim_ticks(
+        self, claims: Sequence[TickClaim], *, worker: str, now: datetime
+    ) -> list[tuple[bool, TaskState]]:
+        """:meth:`claim_tick` for several ticks; each result also carries the task's state
+        just after its claim (what the processes that ran earlier ticks recorded).
+
+        Stores override this to use one transaction; this default makes one call per tick.
+        """
+        results = []
+        for claim in claims:
+            won = await self.claim_tick(
+                claim.name, claim.scheduled, worker=worker, now=now, lease_until=claim.lease_until
+            )
+            results.append((won, await self.get_task(claim.name)))
+        return results
 
     @abc.abstractmethod
     async def release_tick(self, name: str, worker: str, scheduled: datetime) -> None:

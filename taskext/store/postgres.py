@@ -30,6 +30,7 @@ from .base import (
     Store,
     StoreError,
     TaskState,
+    TickClaim,
 )
 from .postgres_queue import CHANNEL, QUEUE_SCHEMA, PostgresQueue, affected, aware, aware_or_none
 
@@ -123,6 +124,10 @@ _SAVE_RESULTS = (
     " WHERE name = $1"
 )
 # A task deleted meanwhile (purged) gets no orphan runs.
+_RELEASE_TICK = (
+    "UPDATE taskext_tasks SET acquired_by = NULL, acquired_until = NULL"
+    " WHERE name = $1 AND acquired_by = $2 AND last_scheduled = $3"
+)
 _INSERT_RUN = (
     "INSERT INTO taskext_runs (task, scheduled, started, finished, outcome, error, output, worker)"
     " SELECT $1::text, $2::timestamptz, $3::timestamptz, $4::timestamptz, $5::text, $6::text, $7::text, $8::text"
@@ -505,7 +510,15 @@ class PostgresStore(PostgresQueue, Store):
 
         return await self._call(work, transaction=True)
 
-    async def save_results(self, states: Sequence[TaskState], runs: Sequence[RunRecord]) -> None:
+    async def save_results(
+        self,
+        states: Sequence[TaskState],
+        runs: Sequence[RunRecord],
+        *,
+        release: Sequence[tuple[str, datetime]] = (),
+        worker: str | None = None,
+    ) -> None:
+        released = [(name, worker, aware(scheduled)) for name, scheduled in release]
         # Everything is read here, before the first await: the caller passes live objects.
         # Rows are written in name order so that concurrent saves lock tasks in one order.
         task_rows = sorted(
@@ -539,7 +552,7 @@ class PostgresStore(PostgresQueue, Store):
             )
             for r in runs
         ]
-        names = sorted({row[0] for row in task_rows} | {row[0] for row in run_rows})
+        names = sorted({row[0] for row in task_rows} | {row[0] for row in run_rows} | {row[0] for row in released})
 
         async def work(conn: Any) -> None:
             if not names:
@@ -553,6 +566,8 @@ class PostgresStore(PostgresQueue, Store):
                 await conn.executemany(_SAVE_RESULTS, task_rows)
             if run_rows:
                 await conn.executemany(_INSERT_RUN, run_rows)
+            if released:
+                await conn.executemany(_RELEASE_TICK, released)
 
         await self._call(work, transaction=bool(names))
 
@@ -621,15 +636,38 @@ class PostgresStore(PostgresQueue, Store):
         tick = aware(scheduled)
 
         async def work(conn: Any) -> None:
-            await conn.execute(
-                "UPDATE taskext_tasks SET acquired_by = NULL, acquired_until = NULL"
-                " WHERE name = $1 AND acquired_by = $2 AND last_scheduled = $3",
-                name,
-                worker,
-                tick,
-            )
+            await conn.execute(_RELEASE_TICK, name, worker, tick)
 
         await self._call(work)
+
+    async def claim_ticks(
+        self, claims: Sequence[TickClaim], *, worker: str, now: datetime
+    ) -> list[tuple[bool, TaskState]]:
+        moment = aware(now)
+        rows = [(c.name, aware(c.scheduled), aware(c.lease_until)) for c in claims]
+
+        async def work(conn: Any) -> list[tuple[bool, TaskState]]:
+            results = []
+            for name, tick, until in rows:
+                won = affected(
+                    await conn.execute(
+                        "UPDATE taskext_tasks SET last_scheduled = $2, acquired_by = $3, acquired_until = $4"
+                        " WHERE name = $1 AND (last_scheduled IS NULL OR last_scheduled < $2)"
+                        " AND (acquired_by IS NULL OR acquired_by = $3 OR acquired_until < $5)",
+                        name,
+                        tick,
+                        worker,
+                        until,
+                        moment,
+                    )
+                )
+                row = await conn.fetchrow(f"SELECT {_TASK_COLUMNS} FROM taskext_tasks WHERE name = $1", name)
+                if row is None:
+                    raise TaskNotFound(f"no task named {name!r}")
+                results.append((won > 0, _task_from_row(row)))
+            return results
+
+        return await self._call(work, transaction=True)
 
     async def acquire_task(self, name: str, worker: str, *, now: datetime, until: datetime) -> str | None:
         moment, end = aware(now), aware(until)

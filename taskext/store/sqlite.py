@@ -29,6 +29,7 @@ from .base import (
     Store,
     StoreError,
     TaskState,
+    TickClaim,
 )
 from .sqlite_queue import QUEUE_SCHEMA, SQLiteQueue
 
@@ -90,6 +91,17 @@ _TASK_COLUMNS = (
     " last_outcome, failures, fail_delay, last_error, run_count, seen_at, acquired_by, acquired_until"
 )
 _RUN_COLUMNS = "id, task, scheduled, started, finished, outcome, error, output, worker"
+# A tick is claimed once: it must be newer than the last claimed one, and no other worker
+# may hold an unexpired lease on the task.
+_CLAIM_TICK = (
+    "UPDATE taskext_tasks SET last_scheduled = ?, acquired_by = ?, acquired_until = ?"
+    " WHERE name = ? AND (last_scheduled IS NULL OR last_scheduled < ?)"
+    " AND (acquired_by IS NULL OR acquired_by = ? OR acquired_until < ?)"
+)
+_RELEASE_TICK = (
+    "UPDATE taskext_tasks SET acquired_by = NULL, acquired_until = NULL"
+    " WHERE name = ? AND acquired_by = ? AND last_scheduled = ?"
+)
 
 
 def _ts(value: datetime | None) -> float | None:
@@ -360,7 +372,15 @@ class SQLiteStore(SQLiteQueue, Store):
 
         return await self._call(lambda conn: self._write(conn, work))
 
-    async def save_results(self, states: Sequence[TaskState], runs: Sequence[RunRecord]) -> None:
+    async def save_results(
+        self,
+        states: Sequence[TaskState],
+        runs: Sequence[RunRecord],
+        *,
+        release: Sequence[tuple[str, datetime]] = (),
+        worker: str | None = None,
+    ) -> None:
+        released = [(name, worker, _ts(scheduled)) for name, scheduled in release]
         task_rows = [
             {
                 "name": s.name,
@@ -400,6 +420,8 @@ class SQLiteStore(SQLiteQueue, Store):
         def work(conn: sqlite3.Connection) -> None:
             if task_rows:
                 conn.executemany(f"UPDATE taskext_tasks SET {assignments} WHERE name = :name", task_rows)
+            if released:
+                conn.executemany(_RELEASE_TICK, released)
             if run_rows:
                 # A task deleted meanwhile (purged) gets no orphan runs.
                 conn.executemany(
@@ -448,9 +470,7 @@ class SQLiteStore(SQLiteQueue, Store):
     ) -> bool:
         def work(conn: sqlite3.Connection) -> bool:
             cursor = conn.execute(
-                "UPDATE taskext_tasks SET last_scheduled = ?, acquired_by = ?, acquired_until = ?"
-                " WHERE name = ? AND (last_scheduled IS NULL OR last_scheduled < ?)"
-                " AND (acquired_by IS NULL OR acquired_by = ? OR acquired_until < ?)",
+                _CLAIM_TICK,
                 (
                     _ts(scheduled),
                     worker,
@@ -468,13 +488,25 @@ class SQLiteStore(SQLiteQueue, Store):
 
         return await self._call(lambda conn: self._write(conn, work))
 
+    async def claim_ticks(
+        self, claims: Sequence[TickClaim], *, worker: str, now: datetime
+    ) -> list[tuple[bool, TaskState]]:
+        rows = [
+            (_ts(c.scheduled), worker, _ts(c.lease_until), c.name, _ts(c.scheduled), worker, _ts(now)) for c in claims
+        ]
+
+        def work(conn: sqlite3.Connection) -> list[tuple[bool, TaskState]]:
+            results = []
+            for row in rows:
+                won = conn.execute(_CLAIM_TICK, row).rowcount > 0
+                results.append((won, self._select_task(conn, row[3])))
+            return results
+
+        return await self._call(lambda conn: self._write(conn, work))
+
     async def release_tick(self, name: str, worker: str, scheduled: datetime) -> None:
         def work(conn: sqlite3.Connection) -> None:
-            conn.execute(
-                "UPDATE taskext_tasks SET acquired_by = NULL, acquired_until = NULL"
-                " WHERE name = ? AND acquired_by = ? AND last_scheduled = ?",
-                (name, worker, scheduled.timestamp()),
-            )
+            conn.execute(_RELEASE_TICK, (name, worker, _ts(scheduled)))
 
         await self._call(lambda conn: self._write(conn, work))
 
