@@ -23,7 +23,7 @@ import discord
 from dotenv import load_dotenv
 
 from taskext import TaskManager
-from taskext.store import default_database_url
+from taskext.store import DEFAULT_DATABASE_URL
 
 log = logging.getLogger("bot")
 
@@ -49,7 +49,8 @@ class Config:
 
 def _ids(name: str, text: str) -> list[int]:
     values = [part.strip() for part in text.split(",") if part.strip()]
-    if not all(value.isdigit() for value in values):
+    # ASCII digits only: str.isdigit() also accepts "²", which int() refuses.
+    if not all(value.isascii() and value.isdigit() for value in values):
         raise ConfigError(f"{name} must be comma-separated Discord ids (numbers), got {text!r}")
     return [int(value) for value in values]
 
@@ -62,12 +63,14 @@ def load_config(environ: Mapping[str, str]) -> Config:
     level_name = environ.get("LOG_LEVEL", "INFO").strip().upper() or "INFO"
     level = logging.getLevelName(level_name)
     if not isinstance(level, int):
-        raise ConfigError(f"LOG_LEVEL must be DEBUG, INFO, WARNING or ERROR, not {level_name!r}")
+        raise ConfigError(f"LOG_LEVEL must be DEBUG, INFO, WARNING, ERROR or CRITICAL, not {level_name!r}")
     alert = _ids("TASKEXT_ALERT_CHANNEL_ID", environ.get("TASKEXT_ALERT_CHANNEL_ID", ""))
+    if len(alert) > 1:
+        raise ConfigError(f"TASKEXT_ALERT_CHANNEL_ID must be one channel id, got {len(alert)}")
     return Config(
         token=token,
         owner_ids=frozenset(_ids("OWNER_IDS", environ.get("OWNER_IDS", ""))),
-        database_url=environ.get("TASKEXT_DATABASE_URL", "").strip() or default_database_url(),
+        database_url=environ.get("TASKEXT_DATABASE_URL", "").strip() or DEFAULT_DATABASE_URL,
         debug_guild_ids=tuple(_ids("DEBUG_GUILD_IDS", environ.get("DEBUG_GUILD_IDS", ""))),
         log_level=level,
         alert_channel_id=alert[0] if alert else None,

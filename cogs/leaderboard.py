@@ -90,7 +90,8 @@ class Points:
 def leaderboard_embed(ranking: list[tuple[str, int]], computed: datetime) -> discord.Embed:
     medals = ["🥇", "🥈", "🥉"]
     lines = [
-        f"{medals[i] if i < 3 else f'`{i + 1}.`'} **{discord.utils.escape_markdown(name)}**: {points} points"
+        f"{medals[i] if i < 3 else f'`{i + 1}.`'} **{discord.utils.escape_markdown(name)}**: "
+        f"{points} point{'' if points == 1 else 's'}"
         for i, (name, points) in enumerate(ranking)
     ]
     embed = discord.Embed(
@@ -105,7 +106,10 @@ def leaderboard_embed(ranking: list[tuple[str, int]], computed: datetime) -> dis
 class LeaderboardCog(commands.Cog, name="Leaderboard"):
     """Activity points, a cached leaderboard, and owner controls over its update loop."""
 
-    leaderboard = discord.SlashCommandGroup("leaderboard", "Leaderboard commands.")
+    # Leaderboards are per server: the commands are offered in servers only.
+    leaderboard = discord.SlashCommandGroup(
+        "leaderboard", "Leaderboard commands.", contexts={discord.InteractionContextType.guild}
+    )
     leaderboard_config = discord.SlashCommandGroup(
         "leaderboard_config", "Leaderboard configuration commands (owner only).", default_member_permissions=ADMIN_ONLY
     )
@@ -165,6 +169,10 @@ class LeaderboardCog(commands.Cog, name="Leaderboard"):
     @leaderboard.command(description="This server's leaderboard.")
     async def view(self, ctx: discord.ApplicationContext) -> None:
         cached = self.embeds.get(ctx.guild_id) if ctx.guild_id else None
+        if cached is None and ctx.guild_id and self.last_update is not None:
+            # Computed, but nobody here has earned a point yet.
+            await ctx.respond(embed=leaderboard_embed([], self.last_update))
+            return
         if cached is None:
             upcoming = self.update_leaderboard.next_iteration
             later = f" The next update is {discord.utils.format_dt(upcoming, 'R')}." if upcoming else ""

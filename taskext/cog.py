@@ -296,7 +296,8 @@ class TasksCog(commands.Cog):
     @commands.Cog.listener()
     async def on_taskext_adhoc_failed(self, claim: Claim, error: str) -> None:
         await self.alert(
-            f"Ad hoc task `#{claim.id}` **{claim.name}** failed {claim.attempt} times and is kept as failed "
+            f"Ad hoc task `#{claim.id}` **{claim.name}** failed {claim.attempt} time{'' if claim.attempt == 1 else 's'}"
+            " and is kept as failed "
             f"(`/tasks retry {claim.id}`).\n```{error[-800:]}```"
         )
 

@@ -15,7 +15,7 @@ import uuid
 import weakref
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from types import TracebackType
 from typing import Any
 
@@ -144,6 +144,7 @@ class TaskManager(QueueAPI, ManagerRuntime):
         self.worker_id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:6]}"
         self.bot: Any = None
         self._managed: dict[str, _Managed] = {}
+        self._registering: dict[str, asyncio.Lock] = {}
         self._dirty: dict[str, TaskState] = {}
         self._pending_runs: list[RunRecord] = []
         self._groups: dict[str, asyncio.Lock] = {}
@@ -472,7 +473,10 @@ class TaskManager(QueueAPI, ManagerRuntime):
             else:
                 if managed.manual_resume is None and loop._next_iteration not in (None, NEVER):
                     managed.manual_resume = loop._next_iteration
-                self._plan(managed, self.clock.now())
+                # A tick is claimed once: never ask again for the instant of the last one.
+                now = self.clock.now()
+                last = managed.state.last_scheduled
+                self._plan(managed, max(now, last + timedelta(microseconds=1)) if last is not None else now)
                 loop._interrupt()
             return None
         args = (loop._injected,) if loop._injected is not None else ()

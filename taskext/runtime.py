@@ -154,6 +154,7 @@ class ManagerRuntime:
     _seen_changes: int
     _last_prune: datetime | None
     _closing: bool
+    _registering: dict[str, asyncio.Lock]
     tick_lease: float
     _tick_claims: Batch[TickClaim, tuple[bool, TaskState]]
     _tick_results: Batch[tuple[TaskState, RunRecord], None]
@@ -196,6 +197,15 @@ class ManagerRuntime:
         existing = self._managed.get(loop.name)
         if existing is not None and existing.loop is loop:
             return existing
+        # A loop starting and the on_ready scan may register the same task at once: one wins.
+        lock = self._registering.setdefault(loop.name, asyncio.Lock())
+        async with lock:
+            existing = self._managed.get(loop.name)
+            if existing is not None and existing.loop is loop:
+                return existing
+            return await self._register_now(loop, existing)
+
+    async def _register_now(self, loop: Loop[Any], existing: _Managed | None) -> _Managed:
         default = existing.default if existing is not None and existing.loop is loop else loop.schedule
         if default is None:
             raise ScheduleError(f"task {loop.name!r} has no schedule to persist (zero interval)")
