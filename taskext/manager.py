@@ -118,7 +118,7 @@ class TaskManager(QueueAPI, ManagerRuntime):
         adhoc_lease: float = 60.0,
         adhoc_poll_interval: float = 0.5,
         adhoc_keep_days: float = 28.0,
-        tick_lease: float = 300.0,
+        tick_lease: float = 60.0,
     ) -> None:
         if url is not None and store is not None:
             raise TypeError("pass either url or store, not both")
