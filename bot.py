@@ -125,6 +125,11 @@ async def run(config: Config) -> int:
     except aiohttp.ClientConnectionError as exc:
         print(f"Cannot reach Discord: {exc}", file=sys.stderr)
         return 1
+    except RuntimeError:
+        # py-cord closes its HTTP session before it marks the bot closed: the gateway, cut off
+        # meanwhile, tries to reconnect through that session ("Session is closed"). Expected here.
+        if not closing:
+            raise
     finally:
         if closing:
             await asyncio.gather(*closing)
