@@ -66,6 +66,15 @@ _LOCK_KEYS = (
 _FIND_PENDING = "SELECT id FROM taskext_adhoc WHERE dedupe_key = $1 AND status = 'pending' ORDER BY id LIMIT 1"
 
 
+# The claims of ``$3`` among (id, lease) pairs, found one by one through the primary key:
+# the worker check runs after the lookup, so the plan does not depend on the statistics of
+# acquired_by (all NULL when a full queue is analyzed, which made the planner scan it all).
+_MINE = (
+    "mine AS MATERIALIZED (SELECT u.id FROM unnest($1::bigint[], $2::bigint[]) AS u(id, lease)"
+    " CROSS JOIN LATERAL (SELECT 1 FROM taskext_adhoc AS a WHERE a.id = u.id AND a.lease = u.lease"
+    " AND a.acquired_by = $3 AND a.status = 'running') AS found)"
+)
+
 def aware(value: datetime) -> datetime:
     """``value``, checked to be aware: a naive time is ambiguous across processes and zones."""
     if value.tzinfo is None or value.utcoffset() is None:
@@ -256,20 +265,20 @@ class PostgresQueue(QueueStore):
             if done:
                 applied += affected(
                     await conn.execute(
-                        "DELETE FROM taskext_adhoc AS t USING unnest($1::bigint[], $2::bigint[]) AS u(id, lease)"
-                        " WHERE t.id = u.id AND t.lease = u.lease AND t.acquired_by = $3",
+                        f"WITH {_MINE} DELETE FROM taskext_adhoc AS t USING mine WHERE t.id = mine.id",
                         *_columns(done, 2),
                         worker,
                     )
                 )
             if failed:
                 statuses = await conn.fetch(
-                    "UPDATE taskext_adhoc AS t SET status = u.status, run_at = COALESCE(u.retry_at, t.run_at),"
-                    " last_error = u.error, finished_at = $6, acquired_by = NULL, acquired_until = NULL"
-                    " FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::timestamptz[], $5::text[])"
-                    " AS u(id, lease, status, retry_at, error)"
-                    " WHERE t.id = u.id AND t.lease = u.lease AND t.acquired_by = $7 AND t.status = 'running'"
-                    " RETURNING t.status",
+                    "WITH mine AS MATERIALIZED (SELECT u.* FROM unnest($1::bigint[], $2::bigint[], $3::text[],"
+                    " $4::timestamptz[], $5::text[]) AS u(id, lease, status, retry_at, error)"
+                    " CROSS JOIN LATERAL (SELECT 1 FROM taskext_adhoc AS a WHERE a.id = u.id AND a.lease = u.lease"
+                    " AND a.acquired_by = $7 AND a.status = 'running') AS found)"
+                    " UPDATE taskext_adhoc AS t SET status = mine.status, run_at = COALESCE(mine.retry_at, t.run_at),"
+                    " last_error = mine.error, finished_at = $6, acquired_by = NULL, acquired_until = NULL"
+                    " FROM mine WHERE t.id = mine.id RETURNING t.status",
                     *_columns(failed, 5),
                     moment,
                     worker,
@@ -279,10 +288,8 @@ class PostgresQueue(QueueStore):
             if released:
                 count = affected(
                     await conn.execute(
-                        "UPDATE taskext_adhoc AS t SET status = 'pending', attempts = t.attempts - 1,"
-                        " acquired_by = NULL, acquired_until = NULL"
-                        " FROM unnest($1::bigint[], $2::bigint[]) AS u(id, lease)"
-                        " WHERE t.id = u.id AND t.lease = u.lease AND t.acquired_by = $3 AND t.status = 'running'",
+                        f"WITH {_MINE} UPDATE taskext_adhoc AS t SET status = 'pending', attempts = t.attempts - 1,"
+                        " acquired_by = NULL, acquired_until = NULL FROM mine WHERE t.id = mine.id",
                         *_columns(released, 2),
                         worker,
                     )
