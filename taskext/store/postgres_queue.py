@@ -75,6 +75,7 @@ _MINE = (
     " AND a.acquired_by = $3 AND a.status = 'running') AS found)"
 )
 
+
 def aware(value: datetime) -> datetime:
     """``value``, checked to be aware: a naive time is ambiguous across processes and zones."""
     if value.tzinfo is None or value.utcoffset() is None:

@@ -32,6 +32,7 @@ from .base import (
     TickClaim,
 )
 from .sqlite_queue import QUEUE_SCHEMA, SQLiteQueue
+from .sqlite_time import seconds
 
 __all__ = ["SCHEMA_VERSION", "SQLiteStore"]
 
@@ -105,11 +106,7 @@ _RELEASE_TICK = (
 
 
 def _ts(value: datetime | None) -> float | None:
-    if value is None:
-        return None
-    if value.tzinfo is None or value.utcoffset() is None:
-        raise ValueError(f"taskext stores aware datetimes only, got naive {value.isoformat()}")
-    return value.timestamp()
+    return seconds(value) if value is not None else None
 
 
 def _dt(value: float | None) -> datetime | None:
@@ -446,7 +443,7 @@ class SQLiteStore(SQLiteQueue, Store):
             conn.execute(
                 "INSERT INTO taskext_meta (key, value) VALUES ('last_scan', ?)"
                 " ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                (repr(now.timestamp()),),
+                (repr(seconds(now)),),
             )
 
         await self._call(lambda conn: self._write(conn, work))
@@ -516,7 +513,7 @@ class SQLiteStore(SQLiteQueue, Store):
             cursor = conn.execute(
                 "UPDATE taskext_tasks SET acquired_by = ?, acquired_until = ? WHERE name = ?"
                 " AND (acquired_by IS NULL OR acquired_by = ? OR acquired_until < ?)",
-                (worker, until.timestamp(), name, worker, now.timestamp()),
+                (worker, seconds(until), name, worker, seconds(now)),
             )
             if cursor.rowcount:
                 return None
@@ -584,7 +581,7 @@ class SQLiteStore(SQLiteQueue, Store):
                 "DELETE FROM taskext_runs WHERE COALESCE(started, finished, scheduled, 0) < ? AND id NOT IN ("
                 " SELECT id FROM (SELECT id, ROW_NUMBER() OVER (PARTITION BY task ORDER BY id DESC) AS n"
                 " FROM taskext_runs) WHERE n <= ?)",
-                (older_than.timestamp(), keep_last),
+                (seconds(older_than), keep_last),
             )
             return cursor.rowcount
 

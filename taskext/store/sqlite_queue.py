@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 
 from ..errors import TaskNotFound
 from .queue import AdhocResult, AdhocStatus, AdhocTask, Claim, NewAdhoc, QueueStore
+from .sqlite_time import seconds
 
 __all__ = ["QUEUE_SCHEMA", "SQLiteQueue"]
 
@@ -46,7 +47,7 @@ _COLUMNS = (
 
 
 def _ts(value: datetime | None) -> float | None:
-    return value.timestamp() if value is not None else None
+    return seconds(value) if value is not None else None
 
 
 def _dt(value: float) -> datetime:
@@ -99,7 +100,7 @@ class SQLiteQueue(QueueStore):
 
     async def enqueue(self, items: Sequence[NewAdhoc], *, dedupe: bool) -> list[int]:
         rows = [
-            (i.name, i.data, i.dedupe_key, i.user_id, i.guild_id, i.run_at.timestamp(), i.enqueued_at.timestamp(),
+            (i.name, i.data, i.dedupe_key, i.user_id, i.guild_id, seconds(i.run_at), seconds(i.enqueued_at),
              i.max_attempts)
             for i in items
         ]  # fmt: skip
@@ -132,13 +133,13 @@ class SQLiteQueue(QueueStore):
                 (item.dedupe_key,),
             ).fetchone()
             if found:
-                conn.execute("UPDATE taskext_adhoc SET run_at = ? WHERE id = ?", (item.run_at.timestamp(), found[0]))
+                conn.execute("UPDATE taskext_adhoc SET run_at = ? WHERE id = ?", (seconds(item.run_at), found[0]))
                 return found[0], False
             cursor = conn.execute(
                 "INSERT INTO taskext_adhoc (name, data, dedupe_key, user_id, guild_id, run_at, enqueued_at,"
                 " max_attempts) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (item.name, item.data, item.dedupe_key, item.user_id, item.guild_id, item.run_at.timestamp(),
-                 item.enqueued_at.timestamp(), item.max_attempts),
+                (item.name, item.data, item.dedupe_key, item.user_id, item.guild_id, seconds(item.run_at),
+                 seconds(item.enqueued_at), item.max_attempts),
             )  # fmt: skip
             assert cursor.lastrowid is not None
             return cursor.lastrowid, True
@@ -150,7 +151,7 @@ class SQLiteQueue(QueueStore):
     ) -> list[Claim]:
         if not names or limit <= 0:
             return []
-        moment = now.timestamp()
+        moment = seconds(now)
         sql = (
             "UPDATE taskext_adhoc SET status = 'running', acquired_by = ?, acquired_until = ?,"
             " lease = lease + 1, attempts = attempts + 1"
@@ -159,7 +160,7 @@ class SQLiteQueue(QueueStore):
             " ORDER BY run_at, id LIMIT ?)"
             " RETURNING id, name, data, user_id, guild_id, enqueued_at, run_at, attempts, max_attempts, lease"
         )
-        params = (worker, lease_until.timestamp(), *names, moment, moment, limit)
+        params = (worker, seconds(lease_until), *names, moment, moment, limit)
 
         def work(conn: sqlite3.Connection) -> list[Claim]:
             # RETURNING does not follow the subquery's ORDER BY: sort the claims by (run_at, id).
@@ -174,7 +175,7 @@ class SQLiteQueue(QueueStore):
     async def finish(self, worker: str, outcomes: Sequence[AdhocResult], *, now: datetime) -> int:
         done = [(o.id, o.lease, worker) for o in outcomes if o.error is None and not o.release]
         released = [(o.id, o.lease, worker) for o in outcomes if o.release]
-        moment = now.timestamp()
+        moment = seconds(now)
         failed = [
             (
                 "pending" if o.retry_at is not None else "failed",
@@ -215,7 +216,7 @@ class SQLiteQueue(QueueStore):
     async def heartbeat(self, worker: str, leases: Sequence[tuple[int, int]], *, until: datetime) -> int:
         if not leases:
             return 0
-        rows = [(until.timestamp(), task_id, lease, worker) for task_id, lease in leases]
+        rows = [(seconds(until), task_id, lease, worker) for task_id, lease in leases]
 
         def work(conn: sqlite3.Connection) -> int:
             return conn.executemany(
@@ -268,7 +269,7 @@ class SQLiteQueue(QueueStore):
         return await self._call(work)
 
     async def adhoc_counts(self, *, now: datetime) -> dict[str, int | datetime | None]:
-        moment = now.timestamp()
+        moment = seconds(now)
 
         def work(conn: sqlite3.Connection) -> dict[str, int | datetime | None]:
             row = conn.execute(
@@ -305,7 +306,7 @@ class SQLiteQueue(QueueStore):
             conn.execute(
                 "UPDATE taskext_adhoc SET status = 'pending', attempts = 0, run_at = ?, finished_at = NULL"
                 " WHERE id = ?",
-                (now.timestamp(), task_id),
+                (seconds(now), task_id),
             )
             return self._select(conn, task_id)
 
@@ -316,7 +317,7 @@ class SQLiteQueue(QueueStore):
         condition = f" AND name NOT IN ({marks})" if known else ""
 
         def work(conn: sqlite3.Connection) -> int:
-            moment = now.timestamp()
+            moment = seconds(now)
             return conn.execute(
                 "UPDATE taskext_adhoc SET status = 'failed', last_error = REPLACE(?, '{name}', name), finished_at = ?,"
                 " acquired_by = NULL, acquired_until = NULL"
@@ -331,7 +332,7 @@ class SQLiteQueue(QueueStore):
         def work(conn: sqlite3.Connection) -> int:
             return conn.execute(
                 "DELETE FROM taskext_adhoc WHERE status = 'failed' AND finished_at < ?",
-                (failed_before.timestamp(),),
+                (seconds(failed_before),),
             ).rowcount
 
         return await self._transaction(work)

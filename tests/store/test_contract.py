@@ -12,6 +12,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from datetime import datetime, timedelta, timezone
+from typing import Any
 
 import pytest
 
@@ -922,3 +923,23 @@ async def test_listen_hears_changes_made_through_another_store_object(store: Sto
     )
     assert await wait_until(lambda: "adhoc" in heard, 1.0), f"no 'adhoc' within 1 s: {heard}"
     assert set(heard) <= {"admin", "adhoc"}
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda s, naive: s.claim_tick("alpha", naive, worker="w", now=naive, lease_until=naive),
+        lambda s, naive: s.acquire_task("alpha", "w", now=naive, until=naive),
+        lambda s, naive: s.mark_scan(naive),
+        lambda s, naive: s.claim("w", ["x"], now=naive, lease_until=naive, limit=1),
+        lambda s, naive: s.purge_adhoc(failed_before=naive),
+    ],
+    ids=["claim_tick", "acquire_task", "mark_scan", "claim", "purge_adhoc"],
+)
+async def test_naive_datetimes_are_refused_everywhere(store: Store, call: Any) -> None:
+    """A naive datetime names no instant: refused, never read as the host's local time."""
+    await store.register_task("alpha", "@hourly", now=T0)
+    before = await store.get_task("alpha")
+    with pytest.raises(ValueError, match="naive"):
+        await call(store, datetime(2026, 1, 1, 12, 0))
+    assert await store.get_task("alpha") == before
