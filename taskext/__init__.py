@@ -17,8 +17,9 @@ if TYPE_CHECKING:
     from .handlers import Adhoc, AdhocContext, adhoc
     from .loops import Loop, loop
     from .manager import TaskInfo, TaskManager
+    from .parsing import parse_schedule
     from .retry import ExponentialBackoff, FailDelay, RetryPolicy
-    from .schedules import Cron, Interval, Schedule, TimesOfDay, parse_schedule
+    from .schedules import Cron, Interval, Schedule, TimesOfDay
 
 __all__ = [
     "Adhoc",
@@ -65,7 +66,7 @@ _HOMES = {
     "Interval": "schedules",
     "Schedule": "schedules",
     "TimesOfDay": "schedules",
-    "parse_schedule": "schedules",
+    "parse_schedule": "parsing",
 }
 
 

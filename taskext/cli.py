@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import TaskextError, TaskNotFound
-from .schedules import parse_schedule
+from .parsing import parse_schedule
 from .store import AdhocStatus, AdhocTask, RunRecord, Store, StoreError, TaskState, default_database_url, store_for_url
 from .store.sqlite import sqlite_path
 

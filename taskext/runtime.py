@@ -19,8 +19,9 @@ from .clock import Clock
 from .engine import NEVER
 from .errors import ScheduleError
 from .loops import Loop
+from .parsing import parse_schedule
 from .retry import RetryPolicy
-from .schedules import Cron, Interval, Schedule, parse_schedule
+from .schedules import Cron, Interval, Schedule
 from .store import Outcome, RunRecord, Store, TaskState, TickClaim
 from .store.base import RUNTIME_FIELDS
 

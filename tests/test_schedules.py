@@ -20,12 +20,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from taskext.errors import ScheduleError, TaskextError
+from taskext.parsing import parse_schedule
 from taskext.schedules import (
     Cron,
     Interval,
     Schedule,
     TimesOfDay,
-    parse_schedule,
     parse_zone,
     zone_name,
 )
