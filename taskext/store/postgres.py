@@ -22,87 +22,24 @@ from ..clock import track_io
 from ..errors import TaskNotFound
 from .base import (
     ADMIN_FIELDS,
-    NotATaskextDatabase,
     Outcome,
     RunRecord,
     RunStats,
-    SchemaTooNew,
     Store,
     StoreError,
     TaskState,
     TickClaim,
 )
-from .postgres_queue import CHANNEL, QUEUE_SCHEMA, PostgresQueue, affected, aware, aware_or_none
+from .postgres_notify import CONNECT_ERRORS, DRIVER_ERRORS, PostgresListener
+from .postgres_queue import CHANNEL, PostgresQueue, affected, aware, aware_or_none
+from .postgres_schema import _SCHEMA_V1, MIGRATIONS, SCHEMA_VERSION, prepare_schema
 
-__all__ = ["CHANNEL", "SCHEMA_VERSION", "PostgresStore"]
+__all__ = ["CHANNEL", "MIGRATIONS", "SCHEMA_VERSION", "_SCHEMA_V1", "PostgresStore"]
 
 log = logging.getLogger("taskext.store.postgres")
 
 UTC = timezone.utc
 R = TypeVar("R")
-
-# Independent of the SQLite store's version, but numbered alike: version n holds the same features.
-SCHEMA_VERSION = 3
-APPLICATION = "taskext"
-# pg_advisory_xact_lock(class, key): taskext's class, key 1 guards schema creation and migrations.
-LOCK_CLASS = 0x7461736B  # "task"
-SCHEMA_LOCK = 1
-
-# Errors of the driver, the network and timeouts: all become StoreError.
-DRIVER_ERRORS: tuple[type[BaseException], ...] = (
-    asyncpg.PostgresError,
-    asyncpg.InterfaceError,
-    asyncpg.exceptions.InternalClientError,
-    OSError,
-    asyncio.TimeoutError,
-)
-# Connecting may also fail on a malformed URL or option.
-CONNECT_ERRORS: tuple[type[BaseException], ...] = (*DRIVER_ERRORS, ValueError)
-
-# Forward migrations: MIGRATIONS[n] upgrades a version-n database to n + 1.
-_SCHEMA_V1 = """
-CREATE TABLE taskext_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE taskext_tasks (
-    name TEXT PRIMARY KEY,
-    default_schedule TEXT,
-    override_schedule TEXT,
-    default_changed BOOLEAN NOT NULL DEFAULT FALSE,
-    disabled BOOLEAN NOT NULL DEFAULT FALSE,
-    paused BOOLEAN NOT NULL DEFAULT FALSE,
-    exclusive TEXT,
-    misfire_grace DOUBLE PRECISION,
-    random_fields TEXT,
-    next_run TIMESTAMPTZ,
-    last_scheduled TIMESTAMPTZ,
-    last_started TIMESTAMPTZ,
-    last_finished TIMESTAMPTZ,
-    last_outcome TEXT,
-    failures INTEGER NOT NULL DEFAULT 0,
-    fail_delay DOUBLE PRECISION NOT NULL DEFAULT 0,
-    last_error TEXT,
-    run_count BIGINT NOT NULL DEFAULT 0,
-    seen_at TIMESTAMPTZ
-);
-CREATE TABLE taskext_runs (
-    id BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    task TEXT NOT NULL,
-    scheduled TIMESTAMPTZ,
-    started TIMESTAMPTZ,
-    finished TIMESTAMPTZ,
-    outcome TEXT NOT NULL,
-    error TEXT,
-    output TEXT NOT NULL DEFAULT '',
-    worker TEXT
-);
-CREATE INDEX taskext_runs_task ON taskext_runs (task, id);
-INSERT INTO taskext_meta (key, value) VALUES ('application', 'taskext'), ('schema_version', '1'), ('changes', '0');
-"""
-# Version 3: a lease on a scheduled task while one process runs it.
-LEASE_COLUMNS = """
-ALTER TABLE taskext_tasks ADD COLUMN acquired_by TEXT;
-ALTER TABLE taskext_tasks ADD COLUMN acquired_until TIMESTAMPTZ;
-"""
-MIGRATIONS: dict[int, str] = {1: QUEUE_SCHEMA, 2: LEASE_COLUMNS}
 
 # Bumps the change counter and tells listeners, inside the admin change's transaction.
 _ADMIN_CHANGED = (
@@ -197,7 +134,7 @@ def redacted(url: str) -> str:
         return "<unparsable PostgreSQL URL>"
 
 
-class PostgresStore(PostgresQueue, Store):
+class PostgresStore(PostgresListener, PostgresQueue, Store):
     """A :class:`Store` in a PostgreSQL database, shared safely by any number of processes.
 
     Parameters
@@ -294,53 +231,8 @@ class PostgresStore(PostgresQueue, Store):
             await self.close()
             raise
 
-    async def _inspect(self, conn: Any) -> int:
-        """The schema version in the current schema (0: no taskext tables). Reads only."""
-        tables = [
-            row[0]
-            for row in await conn.fetch(
-                "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
-                " AND left(tablename, 8) = 'taskext_' ORDER BY tablename"
-            )
-        ]
-        if not tables:
-            return 0
-        where = f"{self.label} (schema {await conn.fetchval('SELECT current_schema()')})"
-        if "taskext_meta" not in tables:
-            raise NotATaskextDatabase(
-                f"{where} is not a taskext database: it has tables {tables[:5]} but no taskext_meta; left untouched"
-            )
-        try:
-            meta = {str(row[0]): str(row[1]) for row in await conn.fetch("SELECT key, value FROM taskext_meta")}
-        except asyncpg.PostgresError as exc:
-            raise NotATaskextDatabase(
-                f"{where} is not a taskext database (its taskext_meta is not taskext's: {exc}); left untouched"
-            ) from None
-        if meta.get("application") != APPLICATION or not meta.get("schema_version", "").isdigit():
-            raise NotATaskextDatabase(f"{where} is not a taskext database (see taskext_meta); left untouched")
-        version = int(meta["schema_version"])
-        if version > SCHEMA_VERSION:
-            raise SchemaTooNew(
-                f"{where} has taskext schema version {version}, newer than this taskext"
-                f" (supports up to {SCHEMA_VERSION}); upgrade taskext. The database was left untouched."
-            )
-        return version
-
     async def _prepare(self, conn: Any) -> None:
-        # Inspect before writing anything: a foreign or newer database must stay untouched.
-        if await self._inspect(conn) == SCHEMA_VERSION:
-            return
-        async with conn.transaction():
-            # Processes starting at once take turns; the others then find the schema made.
-            await conn.execute("SELECT pg_advisory_xact_lock($1, $2)", LOCK_CLASS, SCHEMA_LOCK)
-            version = await self._inspect(conn)
-            if version == 0:
-                await conn.execute(_SCHEMA_V1)
-                version = 1
-            while version < SCHEMA_VERSION:
-                await conn.execute(MIGRATIONS[version])
-                version += 1
-                await conn.execute("UPDATE taskext_meta SET value = $1 WHERE key = 'schema_version'", str(version))
+        await prepare_schema(conn, self.label)
 
     async def close(self) -> None:
         pool, self._pool = self._pool, None
@@ -358,83 +250,6 @@ class PostgresStore(PostgresQueue, Store):
                 await asyncio.wait_for(pool.close(), timeout=self.connect_timeout)
             except DRIVER_ERRORS:
                 pool.terminate()
-
-    async def _close_connection(self, conn: Any) -> None:
-        conn.remove_termination_listener(self._listener_lost)
-        try:
-            await asyncio.wait_for(conn.close(), timeout=self.connect_timeout)
-        except DRIVER_ERRORS:
-            conn.terminate()
-
-    # ------------------------------------------------------------------ change notifications
-
-    async def listen(self, callback: Callable[[str], None]) -> bool:
-        """Call ``callback("admin")``/``callback("adhoc")`` on every committed change, from a
-        dedicated connection that ``close()`` closes. If that connection is lost, it is
-        reopened in the background and every callback is called with both kinds (changes
-        may have been missed meanwhile)."""
-        if self._pool is None:
-            raise StoreError(f"store {self.label} is not open")
-        async with self._listen_lock:
-            if self._listener is None and self._relisten_task is None:
-                self._listener = await self._connect_listener()
-            self._callbacks.append(callback)
-        return True
-
-    async def _connect_listener(self) -> Any:
-        try:
-            conn = await asyncpg.connect(
-                self.url, timeout=self.connect_timeout, server_settings={"application_name": "taskext-listener"}
-            )
-        except CONNECT_ERRORS as exc:
-            raise StoreError(f"cannot connect to PostgreSQL at {self.label} to listen for changes: {exc}") from exc
-        try:
-            await conn.add_listener(CHANNEL, self._notified)
-        except DRIVER_ERRORS as exc:
-            conn.terminate()
-            raise StoreError(f"cannot LISTEN on PostgreSQL at {self.label}: {exc}") from exc
-        if self._pool is None:  # closed while connecting
-            await conn.close()
-            raise StoreError(f"store {self.label} is not open")
-        conn.add_termination_listener(self._listener_lost)
-        return conn
-
-    def _notified(self, conn: Any, pid: int, channel: str, payload: str) -> None:
-        self._dispatch(payload)
-
-    def _dispatch(self, kind: str) -> None:
-        for callback in list(self._callbacks):
-            try:
-                callback(kind)
-            except Exception:
-                log.exception("change callback %r failed", callback)
-
-    def _listener_lost(self, conn: Any) -> None:
-        if conn is not self._listener or self._pool is None:
-            return
-        self._listener = None
-        log.warning("lost the PostgreSQL listener connection to %s; reconnecting", self.label)
-        self._relisten_task = asyncio.get_running_loop().create_task(self._relisten())
-
-    async def _relisten(self) -> None:
-        delay = 0.1
-        try:
-            while self._pool is not None:
-                try:
-                    conn = await self._connect_listener()
-                except StoreError as exc:
-                    log.warning("%s; retrying in %.1f s", exc, delay)
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, 30.0)
-                    continue
-                self._listener = conn
-                # Whatever changed while nobody listened: let every listener look again.
-                self._dispatch("admin")
-                self._dispatch("adhoc")
-                return
-        finally:
-            if self._relisten_task is asyncio.current_task():
-                self._relisten_task = None
 
     # ------------------------------------------------------------------ tasks
 
