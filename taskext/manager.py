@@ -25,10 +25,11 @@ from .engine import NEVER
 from .errors import TaskNotFound
 from .handlers import Adhoc
 from .loops import Loop
+from .managed import _Managed
 from .parsing import parse_schedule
 from .queue_api import QueueAPI
 from .retry import FailDelay, RetryPolicy
-from .runtime import ManagerRuntime, _Managed
+from .runtime import ManagerRuntime
 from .schedules import Schedule
 from .store import RunRecord, RunStats, Store, TaskState, default_database_url, store_for_url
 from .worker import AdhocWorker

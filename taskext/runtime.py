@@ -9,132 +9,28 @@ from __future__ import annotations
 import asyncio
 import functools
 import logging
-import traceback
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable
 from datetime import datetime, timedelta, timezone
-from typing import Any, Generic, TypeVar
+from typing import Any
 
 from . import capture
+from .batch import Batch
 from .clock import Clock
 from .engine import NEVER
 from .errors import ScheduleError
 from .loops import Loop
+from .managed import _Managed, _short_traceback, _validate_grace
 from .parsing import parse_schedule
 from .retry import RetryPolicy
-from .schedules import Cron, Interval, Schedule
+from .schedules import Cron, Interval
 from .store import Outcome, RunRecord, Store, TaskState, TickClaim
 from .store.base import RUNTIME_FIELDS
 
 __all__ = ["ManagerRuntime"]
 
+
 log = logging.getLogger("taskext.manager")
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
-
-
-class _Managed:
-    """A loop run by this manager, with its policies."""
-
-    __slots__ = (
-        "default",
-        "default_fields",
-        "grace",
-        "group",
-        "in_run",
-        "loop",
-        "manual_resume",
-        "policy",
-        "ran_last",
-        "run_again",
-        "scope",
-        "state",
-    )
-
-    def __init__(self, loop: Loop[Any], default: Schedule, state: TaskState, policy: RetryPolicy) -> None:
-        self.loop = loop
-        self.default = default
-        self.default_fields = loop._schedule_fields()
-        self.state = state
-        self.policy = policy
-        self.grace: float | None = loop.options.get("misfire_grace")
-        self.group: str | None = loop.options.get("exclusive")
-        self.in_run = False
-        self.run_again = False
-        self.manual_resume: datetime | None = None
-        self.scope: str = _validate_scope(loop.options.get("scope", "cluster"), loop.name)
-        # Whether this process ran the latest tick (cluster scope: only then it writes the row).
-        self.ran_last = True
-
-    @property
-    def cluster(self) -> bool:
-        return self.scope == "cluster"
-
-
-def _validate_scope(value: Any, name: str) -> str:
-    if value not in ("cluster", "process"):
-        raise ValueError(f"scope of task {name!r} must be 'cluster' or 'process', not {value!r}")
-    return str(value)
-
-
-def _short_traceback(exc: BaseException, limit: int = 2000) -> str:
-    text = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__, limit=-4))
-    return text if len(text) <= limit else "..." + text[-limit:]
-
-
-def _validate_grace(value: Any) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, timedelta):
-        value = value.total_seconds()
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-        raise ValueError(f"misfire_grace must be a non-negative number of seconds or a timedelta (got {value!r})")
-    return float(value)
-
-
-Item = TypeVar("Item")
-Result = TypeVar("Result")
-
-
-class Batch(Generic[Item, Result]):
-    """Requests made in one turn of the event loop, served together by one call.
-
-    Loops that fire at the same instant each ask for a claim; one transaction answers all.
-    """
-
-    def __init__(self, serve: Callable[[list[Item]], Awaitable[Sequence[Result]]]) -> None:
-        self._serve = serve
-        self._waiting: list[tuple[Item, asyncio.Future[Result]]] = []
-        self._scheduled = False
-        self._flushing: set[asyncio.Task[None]] = set()
-
-    def submit(self, item: Item) -> asyncio.Future[Result]:
-        loop = asyncio.get_running_loop()
-        future: asyncio.Future[Result] = loop.create_future()
-        self._waiting.append((item, future))
-        if not self._scheduled:
-            self._scheduled = True
-            loop.call_soon(self._start)
-        return future
-
-    def _start(self) -> None:
-        self._scheduled = False
-        waiting, self._waiting = self._waiting, []
-        task = asyncio.ensure_future(self._flush(waiting))
-        self._flushing.add(task)
-        task.add_done_callback(self._flushing.discard)
-
-    async def _flush(self, waiting: list[tuple[Item, asyncio.Future[Result]]]) -> None:
-        try:
-            results = await self._serve([item for item, _ in waiting])
-        except BaseException as exc:
-            for _, future in waiting:
-                if not future.done():
-                    future.set_exception(exc)
-            if not isinstance(exc, Exception):
-                raise
-            return
-        for (_, future), result in zip(waiting, results, strict=True):
-            if not future.done():
-                future.set_result(result)
 
 
 class ManagerRuntime:
