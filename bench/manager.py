@@ -48,7 +48,7 @@ def percentile(values: list[float], fraction: float) -> float:
     return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
 
 
-async def run_mode(mode: str, loops: int, period: float, duration: float) -> dict[str, Any]:
+async def run_mode(mode: str, loops: int, period: float, duration: float, spread: bool) -> dict[str, Any]:
     import taskext
 
     lateness: list[float] = []
@@ -76,8 +76,15 @@ async def run_mode(mode: str, loops: int, period: float, duration: float) -> dic
         return handle
 
     handles = [make(i) for i in range(loops)]
-    for handle in handles:
-        handle.start()
+    if spread:
+        # Start the loops evenly over one period: ~loops runs per period, as a bot's tasks are.
+        running = asyncio.get_running_loop()
+        for index, handle in enumerate(handles):
+            running.call_later(index * period / loops, handle.start)
+        await asyncio.sleep(period)
+    else:
+        for handle in handles:
+            handle.start()
     await asyncio.sleep(2 * period)  # registration and first runs out of the window
     measuring = True
     cpu_start, wall_start = time.process_time(), time.perf_counter()
@@ -119,17 +126,23 @@ def main() -> None:
     parser.add_argument("--period", type=float, default=1.0)
     parser.add_argument("--duration", type=float, default=60.0)
     parser.add_argument("--only", choices=["memory", "process", "cluster"])
+    parser.add_argument(
+        "--spread",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="start the loops evenly over one period (default) or all at once (--no-spread)",
+    )
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
     if args.only:
-        result = asyncio.run(run_mode(args.only, args.loops, args.period, args.duration))
+        result = asyncio.run(run_mode(args.only, args.loops, args.period, args.duration, args.spread))
         print(json.dumps(result))
         return
     results = []
     for mode in ("memory", "process", "cluster"):
         out = subprocess.run(
             [sys.executable, __file__, "--only", mode, "--loops", str(args.loops), "--period", str(args.period),
-             "--duration", str(args.duration)],
+             "--duration", str(args.duration), "--spread" if args.spread else "--no-spread"],
             check=True, capture_output=True, text=True,
         )  # fmt: skip
         results.append(json.loads(out.stdout.strip().splitlines()[-1]))
