@@ -110,16 +110,19 @@ async def open_store(url: str, *, create: bool = False) -> Store:
     return store
 
 
-async def orphans(store: Store) -> set[str]:
+async def orphans(store: Store, states: Sequence[TaskState] | None = None) -> set[str]:
+    """Tasks not seen since the last scan; ``states`` saves reading the table again."""
     scanned = await store.last_scan()
     if scanned is None:
         return set()
-    return {s.name for s in await store.list_tasks() if s.seen_at is None or s.seen_at < scanned}
+    if states is None:
+        states = await store.list_tasks()
+    return {s.name for s in states if s.seen_at is None or s.seen_at < scanned}
 
 
 async def cmd_list(store: Store, args: argparse.Namespace) -> int:
     states = await store.list_tasks()
-    orphaned = await orphans(store)
+    orphaned = await orphans(store, states)
     if args.json:
         emit_json([{**to_json(s), "orphaned": s.name in orphaned} for s in states])
         return 0

@@ -55,6 +55,13 @@ class TaskInfo:
         return self.state.name
 
 
+def cog_loops(cog: Any) -> list[Loop[Any]]:
+    """The ``taskext.loop`` loops defined on ``cog``'s class (and its bases), bound to it."""
+    return [
+        getattr(cog, attribute) for attribute in dir(type(cog)) if isinstance(getattr(type(cog), attribute, None), Loop)
+    ]
+
+
 def bind_handlers(cog: Any) -> list[str]:
     """Bind the ``@taskext.adhoc`` methods of ``cog`` so the worker can run them."""
     names = []
@@ -328,12 +335,10 @@ class TaskManager(QueueAPI, ManagerRuntime):
         names: list[str] = []
         for cog in list(getattr(bot, "cogs", {}).values()):
             bind_handlers(cog)
-            for attribute in dir(type(cog)):
-                if isinstance(getattr(type(cog), attribute, None), Loop):
-                    found = getattr(cog, attribute)
-                    if isinstance(found, Loop) and found.persist and found.schedule is not None:
-                        await self._register(found)
-                        names.append(found.name)
+            for found in cog_loops(cog):
+                if found.persist and found.schedule is not None:
+                    await self._register(found)
+                    names.append(found.name)
         if self._session_start is not None:
             await self.store.mark_scan(self._session_start)
         return names

@@ -14,13 +14,14 @@ import logging
 import sys
 from datetime import timedelta
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import discord
 
 from .errors import TaskNotFound
 from .loops import Loop
-from .manager import TaskManager
+from .manager import TaskManager, cog_loops
 from .store import Outcome
 
 __all__ = ["find_loops", "run_task"]
@@ -29,26 +30,13 @@ LEASE = timedelta(hours=1)
 
 
 def _loops_of(obj: Any) -> list[Loop[Any]]:
-    found: list[Loop[Any]] = []
     if isinstance(obj, Loop):
         return [obj]
     if isinstance(obj, discord.Client):
-        for cog in list(getattr(obj, "cogs", {}).values()):
-            found.extend(_loops_of(cog))
-        return found
-    names = vars(type(obj)) if not isinstance(obj, type(sys)) else {}
-    for attribute in dir(obj):
-        if isinstance(obj, type(sys)):
-            value = getattr(obj, attribute, None)
-            if isinstance(value, Loop):
-                found.append(value)
-        elif isinstance(names.get(attribute), Loop) or any(
-            isinstance(vars(klass).get(attribute), Loop) for klass in type(obj).__mro__
-        ):
-            value = getattr(obj, attribute)
-            if isinstance(value, Loop):
-                found.append(value)
-    return found
+        return [loop for cog in list(getattr(obj, "cogs", {}).values()) for loop in cog_loops(cog)]
+    if isinstance(obj, ModuleType):
+        return [value for value in vars(obj).values() if isinstance(value, Loop)]
+    return cog_loops(obj)
 
 
 async def find_loops(app: str) -> tuple[list[Loop[Any]], discord.Client | None]:

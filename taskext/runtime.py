@@ -250,7 +250,9 @@ class ManagerRuntime:
     ) -> RunRecord:
         """Run the body once with recording, fail delays and events."""
         loop = managed.loop
-        group = self._groups.setdefault(managed.group, asyncio.Lock()) if managed.group else None
+        group = None
+        if managed.group:
+            group = self._groups.get(managed.group) or self._groups.setdefault(managed.group, asyncio.Lock())
         if group is not None:
             await group.acquire()
         run = RunRecord(task=loop.name, outcome=Outcome.SUCCEEDED, scheduled=scheduled, worker=self.worker_id)

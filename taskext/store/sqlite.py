@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Sequence
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -30,11 +30,12 @@ from .base import (
 )
 from .sqlite_queue import SQLiteQueue
 from .sqlite_schema import _SCHEMA_V1, MIGRATIONS, SCHEMA_VERSION, prepare_schema
+from .sqlite_time import optional_datetime as _dt
+from .sqlite_time import optional_seconds as _ts
 from .sqlite_time import seconds
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "_SCHEMA_V1", "SQLiteStore"]
 
-UTC = timezone.utc
 R = TypeVar("R")
 
 _TASK_COLUMNS = (
@@ -54,14 +55,6 @@ _RELEASE_TICK = (
     "UPDATE taskext_tasks SET acquired_by = NULL, acquired_until = NULL"
     " WHERE name = ? AND acquired_by = ? AND last_scheduled = ?"
 )
-
-
-def _ts(value: datetime | None) -> float | None:
-    return seconds(value) if value is not None else None
-
-
-def _dt(value: float | None) -> datetime | None:
-    return datetime.fromtimestamp(value, UTC) if value is not None else None
 
 
 def _task_from_row(row: sqlite3.Row | tuple[Any, ...]) -> TaskState:

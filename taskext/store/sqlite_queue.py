@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Sequence
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any, TypeVar
 
 from ..errors import TaskNotFound
 from .queue import AdhocResult, AdhocStatus, AdhocTask, Claim, NewAdhoc, QueueStore
+from .sqlite_time import from_seconds as _dt
+from .sqlite_time import optional_seconds as _ts
 from .sqlite_time import seconds
 
 __all__ = ["QUEUE_SCHEMA", "SQLiteQueue"]
 
-UTC = timezone.utc
 R = TypeVar("R")
 
 # Schema version 2 adds the queue (a forward migration from version 1).
@@ -44,14 +45,6 @@ _COLUMNS = (
     "id, name, data, status, run_at, enqueued_at, attempts, max_attempts, user_id, guild_id,"
     " last_error, acquired_by, acquired_until, lease, finished_at"
 )
-
-
-def _ts(value: datetime | None) -> float | None:
-    return seconds(value) if value is not None else None
-
-
-def _dt(value: float) -> datetime:
-    return datetime.fromtimestamp(value, UTC)
 
 
 def _task(row: tuple[Any, ...]) -> AdhocTask:

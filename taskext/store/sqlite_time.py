@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-__all__ = ["from_seconds", "seconds"]
+__all__ = ["from_seconds", "optional_datetime", "optional_seconds", "seconds"]
 
 UTC = timezone.utc
 
@@ -18,3 +18,11 @@ def seconds(value: datetime) -> float:
 
 def from_seconds(value: float) -> datetime:
     return datetime.fromtimestamp(value, UTC)
+
+
+def optional_seconds(value: datetime | None) -> float | None:
+    return seconds(value) if value is not None else None
+
+
+def optional_datetime(value: float | None) -> datetime | None:
+    return from_seconds(value) if value is not None else None
