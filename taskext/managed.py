@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import traceback
 from datetime import datetime, timedelta
 from typing import Any
@@ -9,7 +10,7 @@ from typing import Any
 from .loops import Loop
 from .retry import RetryPolicy
 from .schedules import Schedule
-from .store import TaskState
+from .store import RunRecord, TaskState
 
 __all__ = ["_Managed"]
 
@@ -18,6 +19,8 @@ class _Managed:
     """A loop run by this manager, with its policies."""
 
     __slots__ = (
+        "ahead",
+        "cluster",
         "default",
         "default_fields",
         "grace",
@@ -30,6 +33,7 @@ class _Managed:
         "run_again",
         "scope",
         "state",
+        "unsaved",
     )
 
     def __init__(self, loop: Loop[Any], default: Schedule, state: TaskState, policy: RetryPolicy) -> None:
@@ -44,12 +48,13 @@ class _Managed:
         self.run_again = False
         self.manual_resume: datetime | None = None
         self.scope: str = _validate_scope(loop.options.get("scope", "cluster"), loop.name)
+        self.cluster = self.scope == "cluster"
         # Whether this process ran the latest tick (cluster scope: only then it writes the row).
         self.ran_last = True
-
-    @property
-    def cluster(self) -> bool:
-        return self.scope == "cluster"
+        # Cluster scope: the run whose result is still to be written, and the next tick
+        # claimed ahead of time with that write (its instant, and whether it was won).
+        self.unsaved: RunRecord | None = None
+        self.ahead: tuple[datetime, asyncio.Future[bool]] | None = None
 
 
 def _validate_scope(value: Any, name: str) -> str:

@@ -104,6 +104,10 @@ class TaskManager(QueueAPI, ManagerRuntime):
         Days a failed ad hoc task is kept.
     tick_lease:
         Seconds a cluster-scope tick's lease lasts (others see it as running meanwhile).
+    align_intervals:
+        Put the grid of cluster-scope interval tasks on ``k * period`` since the epoch
+        (``:00``, ``:10`` ... for ten minutes) instead of at a fixed per-task offset. Aligned
+        tasks of equal period all fall due in the same instant.
     """
 
     _by_bot: weakref.WeakKeyDictionary[Any, TaskManager] = weakref.WeakKeyDictionary()
@@ -128,6 +132,7 @@ class TaskManager(QueueAPI, ManagerRuntime):
         adhoc_poll_interval: float = 0.5,
         adhoc_keep_days: float = 28.0,
         tick_lease: float = 60.0,
+        align_intervals: bool = False,
     ) -> None:
         if url is not None and store is not None:
             raise TypeError("pass either url or store, not both")
@@ -171,6 +176,9 @@ class TaskManager(QueueAPI, ManagerRuntime):
         if isinstance(tick_lease, bool) or not isinstance(tick_lease, (int, float)) or tick_lease <= 0:
             raise ValueError(f"tick_lease must be a positive number of seconds (got {tick_lease!r})")
         self.tick_lease = float(tick_lease)
+        if not isinstance(align_intervals, bool):
+            raise TypeError(f"align_intervals must be a bool, not {type(align_intervals).__name__}")
+        self.align_intervals = align_intervals
         self._init_batches()
         # Validated now, created when opened (it needs the running event loop).
         self._worker_options = {
@@ -241,6 +249,9 @@ class TaskManager(QueueAPI, ManagerRuntime):
                 await asyncio.wait(late)
         if self.worker is not None:
             await self.worker.stop(timeout=timeout)
+        await self._claims_ahead.drain()
+        if self._releasing:
+            await asyncio.wait(self._releasing)
         for task in list(self._background):
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)

@@ -8,14 +8,15 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
 import logging
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from . import capture
 from .batch import Batch
-from .clock import Clock
+from .clock import Clock, Timer
 from .engine import NEVER
 from .errors import ScheduleError
 from .loops import Loop
@@ -26,11 +27,36 @@ from .schedules import Cron, Interval
 from .store import Outcome, RunRecord, Store, TaskState, TickClaim
 from .store.base import RUNTIME_FIELDS
 
-__all__ = ["ManagerRuntime"]
+__all__ = ["ManagerRuntime", "cluster_grid"]
 
 
 log = logging.getLogger("taskext.manager")
 EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+# Cluster scope: a tick due within CLAIM_AHEAD seconds of the end of the previous one (and
+# at least two flush intervals after it) is claimed in the same write as that run's result;
+# those writes are gathered over one flush interval.
+CLAIM_AHEAD = 5.0
+
+
+def _retrieve(future: asyncio.Future[Any]) -> None:
+    """Mark a future's exception as seen (it was logged where it arose)."""
+    if not future.cancelled():
+        future.exception()
+
+
+def cluster_grid(name: str, schedule: Interval, *, aligned: bool = False) -> Interval:
+    """The grid every process derives alike for a cluster-scope interval task.
+
+    ``k * period`` since the epoch, shifted (unless ``aligned``) by a fixed fraction of the
+    period taken from a hash of the task's name: processes agree on it without talking,
+    and tasks of equal period fall due at different instants, not all in one millisecond.
+    """
+    if aligned:
+        return schedule.anchored(EPOCH)
+    digest = hashlib.blake2b(name.encode(), digest_size=8).digest()
+    fraction = int.from_bytes(digest, "big") / 2**64
+    offset = timedelta(microseconds=int(schedule.period / timedelta(microseconds=1) * fraction))
+    return schedule.anchored(EPOCH + offset)
 
 
 class ManagerRuntime:
@@ -53,8 +79,11 @@ class ManagerRuntime:
     _closing: bool
     _registering: dict[str, asyncio.Lock]
     tick_lease: float
+    align_intervals: bool
     _tick_claims: Batch[TickClaim, tuple[bool, TaskState]]
     _tick_results: Batch[tuple[TaskState, RunRecord], None]
+    _claims_ahead: Batch[tuple[TaskState, RunRecord, TickClaim], bool]
+    _releasing: set[asyncio.Task[None]]
 
     def _init_batches(self) -> None:
         async def claim(items: list[TickClaim]) -> list[tuple[bool, TaskState]]:
@@ -67,8 +96,32 @@ class ManagerRuntime:
             )
             return [None] * len(items)
 
+        async def save_and_claim(items: list[tuple[TaskState, RunRecord, TickClaim]]) -> list[bool]:
+            try:
+                return await self.store.save_and_claim(
+                    [state for state, _, _ in items],
+                    [run for _, run, _ in items],
+                    [claim for _, _, claim in items],
+                    worker=self.worker_id,
+                    now=self.clock.now(),
+                )
+            except Exception as exc:
+                # Nothing was written: the results go to the write-behind, the ticks are claimed when due.
+                log.warning("taskext: could not save %d run result(s) now, will retry: %s", len(items), exc)
+                for state, run, _ in items:
+                    self._dirty[state.name] = state
+                    self._pending_runs.append(run)
+                raise
+
         self._tick_claims = Batch(claim)
         self._tick_results = Batch(save)
+
+        def after_delay(callback: Callable[[], None]) -> Timer:
+            clock = self.clock
+            return clock.call_at(clock.now() + timedelta(seconds=self.flush_interval), callback)
+
+        self._claims_ahead = Batch(save_and_claim, after=after_delay)
+        self._releasing = set()
 
     @property
     def clock(self) -> Clock:
@@ -161,10 +214,11 @@ class ManagerRuntime:
         schedule = loop.schedule
         if state.last_scheduled is None and managed.cluster and isinstance(schedule, Interval):
             # Processes starting at different moments must share one grid to claim the
-            # same ticks: anchor it on the epoch and run the slot that began last, now.
-            grid = schedule.anchored(EPOCH)
+            # same ticks; run the slot that began last, now.
+            grid = cluster_grid(loop.name, schedule, aligned=self.align_intervals)
             loop._schedule = grid
-            self._plan(managed, grid.latest_at_or_before(EPOCH, now))
+            assert grid.anchor is not None
+            self._plan(managed, grid.latest_at_or_before(grid.anchor, now))
             return
         if state.last_scheduled is None:
             loop._plan_first(now)
@@ -216,12 +270,29 @@ class ManagerRuntime:
         if loop.overlap:
             loop._spawn_overlapped(functools.partial(self._execute, managed, scheduled, args, kwargs))
         else:
-            await self._execute(managed, scheduled, args, kwargs)
+            await self._execute(managed, scheduled, args, kwargs, defer_save=True)
 
     async def _claim(self, managed: _Managed, scheduled: datetime) -> bool:
         """Cluster scope: take the tick for this process, or learn another one has it."""
         name = managed.state.name
         state = managed.state
+        ahead = managed.ahead
+        if ahead is not None and scheduled <= ahead[0]:
+            if scheduled == ahead[0]:
+                managed.ahead = None
+            try:
+                won = await ahead[1]
+            except Exception:
+                won = False  # logged when the write failed; claim it now instead
+            if won:
+                # The lease on the claimed tick keeps every other process out until it
+                # ends, so an extra run before it (run_now) is covered by it too.
+                managed.ran_last = True
+                return True
+            # Lost (or the write failed): the claim below fails or succeeds and tells why.
+        elif ahead is not None:
+            managed.ahead = None  # re-planned past the claimed tick; its lease is ours
+            ahead[1].add_done_callback(_retrieve)  # nobody awaits it now
         now = self.clock.now()
         lease_until = now + timedelta(seconds=self.tick_lease)
         try:
@@ -246,7 +317,13 @@ class ManagerRuntime:
         return True
 
     async def _execute(
-        self, managed: _Managed, scheduled: datetime, args: tuple[Any, ...], kwargs: dict[str, Any]
+        self,
+        managed: _Managed,
+        scheduled: datetime,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        *,
+        defer_save: bool = False,
     ) -> RunRecord:
         """Run the body once with recording, fail delays and events."""
         loop = managed.loop
@@ -278,7 +355,10 @@ class ManagerRuntime:
             run.output = output.text()
             self._record(managed, run, write_behind=not managed.cluster or run.outcome is Outcome.CANCELLED)
         if managed.cluster:
-            await self._save_now(managed, run)
+            if defer_save:  # written when the next tick is planned, with its claim if it is near
+                managed.unsaved = run
+            else:
+                await self._save_now(managed, run)
         if error is not None:
             loop._has_failed = True
             await loop._call_loop_function("error", error)
@@ -357,6 +437,48 @@ class ManagerRuntime:
         else:
             loop._plan_after_run(scheduled, now)
             self._remember_plan(managed)
+        run, managed.unsaved = managed.unsaved, None
+        if run is not None:
+            await self._save_cluster_run(managed, run, now)
+
+    async def _save_cluster_run(self, managed: _Managed, run: RunRecord, now: datetime) -> None:
+        """Write a cluster-scope run's result; claim the next tick with it when it is near.
+
+        The lease on the tick just run keeps other processes out until the write is made,
+        so the next tick then starts on time, without a round trip to the store.
+        """
+        following = managed.loop._next_iteration
+        state = managed.state
+        already = managed.ahead is not None and managed.ahead[0] == following  # after an extra run
+        # Failures are written at once: they are rare, and owners look for them.
+        quiet = run.outcome is Outcome.SUCCEEDED and not (state.disabled or state.paused)
+        if following is not None and following != NEVER and quiet and not already:
+            lead = (following - now).total_seconds()
+            if 2 * self.flush_interval <= lead <= CLAIM_AHEAD:
+                state.next_run = following
+                self._dirty.pop(state.name, None)  # written with the claim
+                claim = TickClaim(state.name, following, following + timedelta(seconds=self.tick_lease))
+                managed.ahead = (following, self._claims_ahead.submit((state, run, claim)))
+                return
+        await self._save_now(managed, run)
+
+    async def _settle(
+        self, managed: _Managed, unsaved: RunRecord | None, ahead: tuple[datetime, asyncio.Future[bool]] | None
+    ) -> None:
+        """A cluster loop stopped: its last result goes to the write-behind, and the lease
+        it holds (on the tick it ran, or on the one it claimed ahead) is given up."""
+        name = managed.state.name
+        tick = None
+        if unsaved is not None:
+            self._pending_runs.append(unsaved)
+            tick = unsaved.scheduled
+        try:
+            if ahead is not None:
+                tick = ahead[0] if await ahead[1] else None
+            if tick is not None:
+                await self.store.release_tick(name, self.worker_id, tick)
+        except Exception as exc:
+            log.warning("taskext: could not release the lease on %r: %s", name, exc)
 
     def _loop_schedule_changed(self, loop: Loop[Any]) -> None:
         schedule = loop.schedule
@@ -376,6 +498,12 @@ class ManagerRuntime:
         if managed is not None and managed.loop is loop:
             managed.state.next_run = None
             self._dirty[loop.name] = managed.state
+            ahead, managed.ahead = managed.ahead, None
+            unsaved, managed.unsaved = managed.unsaved, None
+            if ahead is not None or unsaved is not None:
+                task = asyncio.ensure_future(self._settle(managed, unsaved, ahead))
+                self._releasing.add(task)
+                task.add_done_callback(self._releasing.discard)
 
     # ------------------------------------------------------------------ persistence
 

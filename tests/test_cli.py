@@ -731,7 +731,7 @@ async def test_cli_change_reaches_a_running_manager(tmp_path: Path) -> None:
     t0 = datetime(2026, 3, 2, 12, 0, tzinfo=UTC)
     clock = FakeClock(t0)
     ran: list[datetime] = []
-    manager = TaskManager(url, clock=clock, watch_interval=0.2)
+    manager = TaskManager(url, clock=clock, watch_interval=0.2, align_intervals=True)
     await manager.open()
     try:
 

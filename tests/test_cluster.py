@@ -127,6 +127,37 @@ async def test_four_processes_run_every_tick_of_a_cluster_loop_exactly_once(work
     assert len(pids) >= 2  # the work really was shared
 
 
+async def test_ticks_claimed_ahead_run_once_and_move_to_another_process_when_the_holder_stops(
+    workers: Workers,
+) -> None:
+    """A 1 s loop: each tick is claimed with the previous result by the process that ran it."""
+    workers.start(3)
+
+    def ticks() -> list[tuple[str, float]]:
+        return [
+            (path.stem, float(line.split()[1]))
+            for path in sorted(workers.out.glob("*.log"))
+            for line in path.read_text().splitlines()
+            if line.startswith("ahead ")
+        ]
+
+    await wait_for(lambda: len(ticks()) >= 5, timeout=60)
+    holder = max(ticks(), key=lambda tick: tick[1])[0]
+    [process] = [p for p in workers.processes if str(p.pid) == holder]
+    process.send_signal(signal.SIGTERM)
+    process.wait(timeout=15)
+    stopped_at = len(ticks())
+    await wait_for(lambda: len(ticks()) >= stopped_at + 5, timeout=30)
+    workers.stop()
+    seen = Counter(when for _, when in ticks())
+    assert max(seen.values()) == 1, f"ticks run more than once: {[t for t in ticks() if seen[t[1]] > 1][:6]}"
+    ordered = sorted(seen)
+    steps = Counter(round(b - a) for a, b in itertools.pairwise(ordered))
+    # Every tick ran, but the one the stopping process had claimed ahead and gave up.
+    assert set(steps) <= {1, 2} and steps[2] <= 1, f"gaps in the grid: {steps}"
+    assert {pid for pid, _ in ticks()} - {holder}, "no other process took the loop over"
+
+
 async def enqueue(url: str, name: str, count: int) -> None:
     import taskext
     from taskext.manager import TaskManager

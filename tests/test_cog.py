@@ -174,7 +174,9 @@ async def env(tmp_path: Path) -> AsyncIterator[Env]:
     clock = FakeClock(T0)
     with use_clock(clock):
         bot = discord.Bot(intents=discord.Intents.default())
-        manager = TaskManager(f"sqlite:///{tmp_path / 'taskext.db'}", adhoc_poll_interval=0.02).setup(bot)
+        manager = TaskManager(
+            f"sqlite:///{tmp_path / 'taskext.db'}", adhoc_poll_interval=0.02, align_intervals=True
+        ).setup(bot)
         chores = Chores()
         bot.add_cog(chores)
         bot.load_extension("taskext.cog")

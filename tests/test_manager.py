@@ -43,14 +43,13 @@ class Harness:
         self.runs: list[tuple[str, datetime]] = []
 
     async def manager(self, **options: Any) -> TaskManager:
+        options.setdefault("align_intervals", True)  # expected instants below are on the epoch grid
         manager = TaskManager(self.url, clock=self.clock, **options)
         await manager.open()
         self.managers.append(manager)
         return manager
 
-    def loop(
-        self, name: str = "report", fail: Callable[[], bool] = lambda: False, **options: Any
-    ) -> tasks.Loop[Any]:
+    def loop(self, name: str = "report", fail: Callable[[], bool] = lambda: False, **options: Any) -> tasks.Loop[Any]:
         clock = self.clock
 
         async def body() -> None:
@@ -338,11 +337,9 @@ async def test_exclusive_group_never_runs_two_at_once(harness: Harness) -> None:
     assert peak == 1
 
 
-async def test_write_lock_held_elsewhere_loses_nothing(
-    harness: Harness, caplog: pytest.LogCaptureFixture
-) -> None:
+async def test_write_lock_held_elsewhere_loses_nothing(harness: Harness, caplog: pytest.LogCaptureFixture) -> None:
     store = SQLiteStore(harness.url, busy_timeout=0.05)
-    manager = TaskManager(store=store, clock=harness.clock)
+    manager = TaskManager(store=store, clock=harness.clock, align_intervals=True)
     harness.managers.append(manager)
     await manager.open()
     loop = harness.loop(minutes=1, scope="process")  # results are written behind, in batches
@@ -370,7 +367,7 @@ async def test_cluster_tick_waits_out_a_short_lock_and_skips_under_a_long_one(
     harness: Harness, caplog: pytest.LogCaptureFixture
 ) -> None:
     store = SQLiteStore(harness.url, busy_timeout=0.3)
-    manager = TaskManager(store=store, clock=harness.clock)
+    manager = TaskManager(store=store, clock=harness.clock, align_intervals=True)
     harness.managers.append(manager)
     await manager.open()
     loop = harness.loop(minutes=1)  # cluster scope: each tick is claimed in the database
@@ -425,7 +422,7 @@ async def test_change_from_another_process_reaches_the_running_loop(harness: Har
     manager = await harness.manager()
     loop = harness.loop()
     await harness.start(loop)
-    other = TaskManager(harness.url, clock=harness.clock)
+    other = TaskManager(harness.url, clock=harness.clock, align_intervals=True)
     harness.managers.append(other)
     await other.set_schedule("report", "1h")
     assert await manager.sync()
@@ -484,7 +481,7 @@ async def test_setup_wires_a_pycord_bot(harness: Harness) -> None:
     from discord.ext import commands
 
     bot = discord.Bot()
-    manager = TaskManager(harness.url, clock=harness.clock)
+    manager = TaskManager(harness.url, clock=harness.clock, align_intervals=True)
     manager.setup(bot)
     assert TaskManager.of(bot) is manager
     seen: list[tuple[str, str]] = []
@@ -527,7 +524,7 @@ async def test_setup_wires_a_pycord_bot(harness: Harness) -> None:
     await bot.close()
     assert not cog.build.is_running()
     # State was flushed and the store closed by bot.close().
-    check = TaskManager(harness.url, clock=harness.clock)
+    check = TaskManager(harness.url, clock=harness.clock, align_intervals=True)
     harness.managers.append(check)
     names = [info.name for info in await check.tasks()]
     assert names == ["Reports.build", "Reports.idle"]

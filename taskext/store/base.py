@@ -272,6 +272,26 @@ class Store(QueueStore):
             results.append((won, await self.get_task(claim.name)))
         return results
 
+    async def save_and_claim(
+        self,
+        states: Sequence[TaskState],
+        runs: Sequence[RunRecord],
+        claims: Sequence[TickClaim],
+        *,
+        worker: str,
+        now: datetime,
+    ) -> list[bool]:
+        """:meth:`save_results` of ticks ``worker`` ran, and :meth:`claim_tick` of their
+        next ticks; one result per claim: whether it was won.
+
+        The manager calls this for cluster-scope loops whose next tick is near, so that the
+        tick starts on time without a round trip to the store. The lease ``worker`` holds on
+        the tick it ran keeps other processes out until the claim is made. Stores may
+        override this to use one transaction; this default makes two.
+        """
+        await self.save_results(states, runs)
+        return [won for won, _ in await self.claim_ticks(claims, worker=worker, now=now)]
+
     @abc.abstractmethod
     async def release_tick(self, name: str, worker: str, scheduled: datetime) -> None:
         """Drop the lease ``worker`` took with :meth:`claim_tick` for ``scheduled``."""

@@ -1,4 +1,5 @@
-"""A worker app for the multi-process tests: a 100 ms cluster loop and two ad hoc handlers.
+"""A worker app for the multi-process tests: a 100 ms and a 1 s cluster loop (the latter's
+ticks are claimed ahead, with the previous result) and two ad hoc handlers.
 
 Each process appends what it ran to its own file under CLUSTER_OUT (one line per event,
 flushed at once so a SIGKILL loses nothing that happened).
@@ -26,6 +27,12 @@ def record(line: str) -> None:
 async def tick() -> None:
     assert tick.last_iteration is not None
     record(f"tick {tick.last_iteration.timestamp():.3f}")
+
+
+@tasks.loop(seconds=1, name="cluster.ahead")
+async def ahead() -> None:
+    assert ahead.last_iteration is not None
+    record(f"ahead {ahead.last_iteration.timestamp():.3f}")
 
 
 @tasks.adhoc(name="cluster.noop", max_attempts=10)

@@ -148,7 +148,7 @@ async def board(
     """A bot with the cog (and a task manager on ``db``), started against the harness, closed on exit."""
     with use_clock(clock):  # the loop reads the default clock when the cog starts it
         bot = discord.Bot(intents=discord.Intents.default())
-        manager = TaskManager(f"sqlite:///{db}").setup(bot) if managed else None
+        manager = TaskManager(f"sqlite:///{db}", align_intervals=True).setup(bot) if managed else None
         cog = LeaderboardCog(bot, database=str(db.with_name("points.db")))
         bot.add_cog(cog)
         async with BotHarness(bot, owner_id=OWNER.id, guilds=guilds or [GUILD]) as harness:

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 
 from taskext.errors import TaskNotFound
-from taskext.store import NewAdhoc, Outcome, RunRecord, Store, TaskState
+from taskext.store import NewAdhoc, Outcome, RunRecord, Store, TaskState, TickClaim
 from taskext.store.base import ADMIN_FIELDS
 
 UTC = timezone.utc
@@ -761,6 +761,31 @@ async def test_release_tick_only_drops_the_matching_workers_lease_of_that_tick(s
     held = await store.get_task("alpha")
     assert held.acquired_by == "worker-2"
     assert_same_instant(held.acquired_until, at(180))
+
+
+async def test_save_and_claim_writes_the_result_and_claims_the_next_tick(store: Store, open_store: OpenStore) -> None:
+    """A cluster loop's run result and the claim of its next tick, in one call."""
+    state = await store.register_task("alpha", "@hourly", now=T0)
+    await store.register_task("beta", "@hourly", now=T0)
+    assert await claim_tick(store, 60, "worker-1") is True
+    assert await store.acquire_task("beta", "cli", now=at(0), until=at(1000)) is None  # held elsewhere
+    ran = with_results(state, start=60)
+    claims = [TickClaim("alpha", at(120), at(180)), TickClaim("beta", at(120), at(180))]
+
+    won = await store.save_and_claim([ran], [run("alpha", start=60)], claims, worker="worker-1", now=at(61))
+
+    assert won == [True, False]
+    other = await open_store()
+    stored = await other.get_task("alpha")
+    assert stored.acquired_by == "worker-1"
+    assert_same_instant(stored.last_scheduled, at(120))  # the claim, newer than the result's tick
+    assert_same_instant(stored.acquired_until, at(180))
+    assert (stored.failures, stored.fail_delay, stored.run_count) == (ran.failures, ran.fail_delay, ran.run_count)
+    assert [r.task for r in await other.runs()] == ["alpha"]
+    assert (await other.get_task("beta")).acquired_by == "cli"
+    # Claimed ahead: the tick is taken, for another worker and for a second claim alike.
+    assert await claim_tick(other, 120, "worker-2") is False
+    assert await store.save_and_claim([], [], [claims[0]], worker="worker-1", now=at(62)) == [False]
 
 
 # ---------------------------------------------------------------- acquire_task / release_task
