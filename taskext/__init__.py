@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from .clock import Clock, SystemClock
-    from .errors import ScheduleError, TaskextError, TaskNotFound
+    from .errors import ScheduleError, TaskBusy, TaskextError, TaskNotFound
     from .handlers import Adhoc, AdhocContext, adhoc
     from .loops import Loop, loop
     from .manager import TaskInfo, TaskManager
@@ -34,6 +34,7 @@ __all__ = [
     "Schedule",
     "ScheduleError",
     "SystemClock",
+    "TaskBusy",
     "TaskInfo",
     "TaskManager",
     "TaskNotFound",
@@ -53,6 +54,7 @@ _HOMES = {
     "Clock": "clock",
     "SystemClock": "clock",
     "ScheduleError": "errors",
+    "TaskBusy": "errors",
     "TaskextError": "errors",
     "TaskNotFound": "errors",
     "Loop": "loops",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 __all__ = [
     "ScheduleError",
+    "TaskBusy",
     "TaskNotFound",
     "TaskextError",
 ]
@@ -22,3 +23,8 @@ class ScheduleError(TaskextError, ValueError):
 
 class TaskNotFound(TaskextError, LookupError):
     """No task is known under the given name or id."""
+
+
+class TaskBusy(TaskextError, RuntimeError):
+    """The task is held by another process of the cluster (it runs it, or has claimed its
+    next run), so it cannot be run here now."""

@@ -22,7 +22,7 @@ from typing import Any
 from . import capture, registry
 from .clock import Clock, get_default_clock
 from .engine import NEVER
-from .errors import TaskNotFound
+from .errors import TaskBusy, TaskNotFound
 from .handlers import Adhoc
 from .loops import Loop
 from .managed import _Managed
@@ -249,7 +249,8 @@ class TaskManager(QueueAPI, ManagerRuntime):
                 await asyncio.wait(late)
         if self.worker is not None:
             await self.worker.stop(timeout=timeout)
-        await self._claims_ahead.drain()
+        for batch in (self._tick_claims, self._tick_results, self._claims_ahead):
+            await batch.drain()
         if self._releasing:
             await asyncio.wait(self._releasing)
         for task in list(self._background):
@@ -477,7 +478,8 @@ class TaskManager(QueueAPI, ManagerRuntime):
 
         A loop running in this process is woken (returns ``None``; the run is logged as
         usual). A task registered here but not running is run once in place and its
-        record returned.
+        record returned. Raises :class:`~taskext.TaskBusy` for a cluster-scope task that
+        another process holds (running it, or with its next tick claimed ahead).
         """
         await self.open()
         managed = self._managed.get(name)
@@ -489,11 +491,23 @@ class TaskManager(QueueAPI, ManagerRuntime):
             if managed.in_run:
                 managed.run_again = True
             else:
+                now = self.clock.now()
+                last = managed.state.last_scheduled
+                if managed.cluster and managed.ahead is None:
+                    # Another process may hold the task (running it, or with its next tick
+                    # claimed ahead): say so rather than plan a run whose claim must fail.
+                    stored = await self.store.get_task(name)
+                    held_until = stored.acquired_until
+                    if stored.acquired_by not in (None, self.worker_id) and held_until and held_until > now:
+                        raise TaskBusy(
+                            f"task {name!r} is held by {stored.acquired_by} until {held_until.isoformat()};"
+                            " run it from that process"
+                        )
+                    if stored.last_scheduled is not None and (last is None or stored.last_scheduled > last):
+                        last = stored.last_scheduled
                 if managed.manual_resume is None and loop._next_iteration not in (None, NEVER):
                     managed.manual_resume = loop._next_iteration
                 # A tick is claimed once: never ask again for the instant of the last one.
-                now = self.clock.now()
-                last = managed.state.last_scheduled
                 self._plan(managed, max(now, last + timedelta(microseconds=1)) if last is not None else now)
                 loop._interrupt()
             return None

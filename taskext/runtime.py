@@ -274,31 +274,52 @@ class ManagerRuntime:
 
     async def _claim(self, managed: _Managed, scheduled: datetime) -> bool:
         """Cluster scope: take the tick for this process, or learn another one has it."""
-        name = managed.state.name
+        if await self._held_ahead(managed, scheduled):
+            # The lease on the tick claimed ahead keeps every other process out until it
+            # ends, so runs before it (run_now, a shorter schedule) are covered by it too.
+            lease_tick = managed.ahead[0] if managed.ahead is not None else scheduled
+        else:
+            if not await self._claim_now(managed, scheduled):
+                return False
+            lease_tick = scheduled
+        managed.ran_last = True
         state = managed.state
+        if state.failures and state.last_finished is not None:
+            retry_at = state.last_finished + timedelta(seconds=state.fail_delay)
+            if scheduled < retry_at:  # still inside a fail delay (set here or by another process)
+                if lease_tick == scheduled:
+                    await self.store.release_tick(state.name, self.worker_id, scheduled)
+                    managed.ran_last = False
+                return False
+        return True
+
+    async def _held_ahead(self, managed: _Managed, scheduled: datetime) -> bool:
+        """Whether a claim made ahead (with the previous result) covers ``scheduled``."""
         ahead = managed.ahead
-        if ahead is not None and scheduled <= ahead[0]:
-            if scheduled == ahead[0]:
-                managed.ahead = None
-            try:
-                won = await ahead[1]
-            except Exception:
-                won = False  # logged when the write failed; claim it now instead
-            if won:
-                # The lease on the claimed tick keeps every other process out until it
-                # ends, so an extra run before it (run_now) is covered by it too.
-                managed.ran_last = True
-                return True
-            # Lost (or the write failed): the claim below fails or succeeds and tells why.
-        elif ahead is not None:
-            managed.ahead = None  # re-planned past the claimed tick; its lease is ours
-            ahead[1].add_done_callback(_retrieve)  # nobody awaits it now
-        now = self.clock.now()
-        lease_until = now + timedelta(seconds=self.tick_lease)
+        if ahead is None:
+            return False
+        tick, future = ahead
+        if scheduled > tick:
+            managed.ahead = None  # re-planned past the claimed tick; its lease is ours anyway
+            future.add_done_callback(_retrieve)  # nobody awaits it now
+            return False
         try:
-            claimed, fresh = await self._tick_claims.submit(TickClaim(name, scheduled, lease_until))
+            # Shielded: a loop cancelled while waiting here leaves the claim for _settle to give up.
+            won = await asyncio.shield(future)
+        except Exception:
+            won = False  # logged where the write failed; claimed when due instead
+        if scheduled == tick or not won:
+            managed.ahead = None
+        return won
+
+    async def _claim_now(self, managed: _Managed, scheduled: datetime) -> bool:
+        """Claim ``scheduled`` in the store, and adopt what earlier ticks recorded."""
+        state = managed.state
+        lease_until = self.clock.now() + timedelta(seconds=self.tick_lease)
+        try:
+            claimed, fresh = await self._tick_claims.submit(TickClaim(state.name, scheduled, lease_until))
         except Exception as exc:
-            log.warning("taskext: could not claim the %s run of %r; skipped here: %s", scheduled, name, exc)
+            log.warning("taskext: could not claim the %s run of %r; skipped here: %s", scheduled, state.name, exc)
             managed.ran_last = False
             return False
         # Adopt what the processes that ran the previous ticks recorded.
@@ -306,15 +327,7 @@ class ManagerRuntime:
             if field != "next_run":
                 setattr(state, field, getattr(fresh, field))
         managed.ran_last = claimed
-        if not claimed:
-            return False
-        if state.failures and state.last_finished is not None:
-            retry_at = state.last_finished + timedelta(seconds=state.fail_delay)
-            if scheduled < retry_at:  # still inside the fail delay another process set
-                await self.store.release_tick(name, self.worker_id, scheduled)
-                managed.ran_last = False
-                return False
-        return True
+        return claimed
 
     async def _execute(
         self,
@@ -355,9 +368,9 @@ class ManagerRuntime:
             run.output = output.text()
             self._record(managed, run, write_behind=not managed.cluster or run.outcome is Outcome.CANCELLED)
         if managed.cluster:
-            if defer_save:  # written when the next tick is planned, with its claim if it is near
+            if defer_save and error is None:  # written when the next tick is planned, with its claim if near
                 managed.unsaved = run
-            else:
+            else:  # failures are written before the error hook runs: it may look them up
                 await self._save_now(managed, run)
         if error is not None:
             loop._has_failed = True
@@ -366,10 +379,11 @@ class ManagerRuntime:
             loop._has_failed = False
         return run
 
-    async def _save_now(self, managed: _Managed, run: RunRecord) -> None:
+    async def _save_now(self, managed: _Managed, run: RunRecord, *, stopped: bool = False) -> None:
         """Cluster scope: the row is written by the process that ran, before the next claim."""
         state = managed.state
-        state.next_run = managed.loop._next_iteration if managed.loop._next_iteration != NEVER else None
+        following = managed.loop._next_iteration
+        state.next_run = None if stopped or following == NEVER else following
         try:
             await self._tick_results.submit((state, run))
         except Exception as exc:
@@ -449,8 +463,8 @@ class ManagerRuntime:
         """
         following = managed.loop._next_iteration
         state = managed.state
-        already = managed.ahead is not None and managed.ahead[0] == following  # after an extra run
-        # Failures are written at once: they are rare, and owners look for them.
+        # Runs up to a tick claimed ahead are covered by its lease (after run_now or a shorter schedule).
+        already = managed.ahead is not None and following is not None and following <= managed.ahead[0]
         quiet = run.outcome is Outcome.SUCCEEDED and not (state.disabled or state.paused)
         if following is not None and following != NEVER and quiet and not already:
             lead = (following - now).total_seconds()
@@ -465,20 +479,23 @@ class ManagerRuntime:
     async def _settle(
         self, managed: _Managed, unsaved: RunRecord | None, ahead: tuple[datetime, asyncio.Future[bool]] | None
     ) -> None:
-        """A cluster loop stopped: its last result goes to the write-behind, and the lease
-        it holds (on the tick it ran, or on the one it claimed ahead) is given up."""
+        """A cluster loop stopped: write its last result, releasing the lease of that tick in
+        the same write, then give up the tick it claimed ahead, if any."""
         name = managed.state.name
-        tick = None
         if unsaved is not None:
-            self._pending_runs.append(unsaved)
-            tick = unsaved.scheduled
+            await self._save_now(managed, unsaved, stopped=True)
+        if ahead is None:
+            return
+        tick, future = ahead
         try:
-            if ahead is not None:
-                tick = ahead[0] if await ahead[1] else None
-            if tick is not None:
+            won = await future
+        except Exception:
+            return  # nothing was claimed (logged where the write failed)
+        if won:
+            try:
                 await self.store.release_tick(name, self.worker_id, tick)
-        except Exception as exc:
-            log.warning("taskext: could not release the lease on %r: %s", name, exc)
+            except Exception as exc:
+                log.warning("taskext: could not give up the %s run of %r: %s", tick, name, exc)
 
     def _loop_schedule_changed(self, loop: Loop[Any]) -> None:
         schedule = loop.schedule
@@ -497,7 +514,8 @@ class ManagerRuntime:
         managed = self._managed.get(loop.name)
         if managed is not None and managed.loop is loop:
             managed.state.next_run = None
-            self._dirty[loop.name] = managed.state
+            if managed.ran_last:  # in a cluster, only the process that ran writes the row
+                self._dirty[loop.name] = managed.state
             ahead, managed.ahead = managed.ahead, None
             unsaved, managed.unsaved = managed.unsaved, None
             if ahead is not None or unsaved is not None:

@@ -14,10 +14,11 @@ from typing import Any
 import pytest
 from test_manager import T0, Harness
 
+import taskext as tasks
 from taskext.manager import TaskManager
 from taskext.runtime import CLAIM_AHEAD, EPOCH, cluster_grid
 from taskext.schedules import Interval
-from taskext.store import SQLiteStore, StoreError
+from taskext.store import SQLiteStore, Store, StoreError
 
 
 class CountingStore(SQLiteStore):
@@ -189,3 +190,104 @@ async def test_failed_write_ahead_keeps_the_result_and_claims_at_the_tick(
     assert store.claimed_at_tick == ["fast"] * 4  # each tick claimed when due instead
     await manager.flush()
     assert run_rows(harness.path, "fast")[:3] == [(T0 + timedelta(seconds=s)).timestamp() for s in range(3)]
+
+
+# ---------------------------------------------------------------- regressions found in review
+
+
+class TwoStepStore(SQLiteStore):
+    """A real SQLite store that uses the base class's two-transaction ``save_and_claim``
+    (as PostgreSQL does), whose claim transaction can be made to fail."""
+
+    fail_claims = False
+
+    async def save_and_claim(self, states: Any, runs: Any, claims: Any, *, worker: str, now: Any) -> list[bool]:
+        return await Store.save_and_claim(self, states, runs, claims, worker=worker, now=now)
+
+    async def claim_ticks(self, claims: Any, *, worker: str, now: Any) -> Any:
+        if self.fail_claims:
+            raise StoreError("connection lost")
+        return await super().claim_ticks(claims, worker=worker, now=now)
+
+
+async def test_claims_failing_after_the_results_were_saved_write_no_run_twice(harness: Harness) -> None:
+    store = TwoStepStore(harness.url)
+    manager = TaskManager(store=store, clock=harness.clock, align_intervals=True)
+    harness.managers.append(manager)
+    await manager.open()
+    await harness.start(harness.loop("fast", minutes=None, seconds=1))
+    store.fail_claims = True
+    await harness.clock.advance(seconds=0.5)  # results saved, the claim of T0+1s failed
+    store.fail_claims = False
+    await harness.clock.advance(seconds=2)
+    await manager.flush()
+    assert run_rows(harness.path, "fast") == [(T0 + timedelta(seconds=s)).timestamp() for s in range(3)]
+
+
+async def test_a_loop_stopping_after_a_failure_writes_it_before_giving_up_the_task(harness: Harness) -> None:
+    first = await harness.manager(flush_interval=30)  # nothing written behind before the next tick
+    ended = harness.loop("once", minutes=None, seconds=1, count=1, fail=lambda: True)
+    ended.start()  # runs T0, fails, and stops: its count is reached
+    for _ in range(50):
+        await harness.clock.settle()
+        if not ended.is_running():
+            break
+    assert not ended.is_running()
+    second = await harness.manager()
+    again = harness.loop("once", minutes=None, seconds=1)
+    await harness.start(again)
+    await harness.clock.advance(seconds=1.5)
+    # Failed once at T0: a fail delay of 60 s, which the other process must see and respect.
+    assert [when for _, when in harness.runs] == [T0]
+    assert (await second.task("once")).state.failures == 1
+    assert first is not second
+
+
+async def test_a_failure_is_in_the_store_when_the_error_hook_runs(harness: Harness) -> None:
+    manager = await harness.manager()
+    seen: list[tuple[int, int]] = []
+    loop = harness.loop("broken", minutes=None, seconds=10, fail=lambda: True)
+
+    @loop.error
+    async def on_error(exc: BaseException) -> None:
+        stored = await manager.store.get_task("broken")
+        seen.append((stored.failures, len(await manager.history("broken"))))
+
+    await harness.start(loop)
+    assert seen == [(1, 1)]
+
+
+async def test_a_shorter_schedule_runs_every_tick_up_to_the_one_claimed_ahead(harness: Harness) -> None:
+    await harness.manager()
+    loop = harness.loop("quicker", minutes=None, seconds=4)
+    await harness.start(loop)
+    await harness.clock.advance(seconds=0.5)  # T0 ran; T0+4s claimed ahead
+    loop.change_interval(seconds=1)
+    await harness.clock.advance(seconds=6)
+    assert [(when - T0).total_seconds() for _, when in harness.runs] == [0, 1, 2, 3, 4, 5, 6]
+
+
+async def test_a_tick_claimed_ahead_waits_out_a_fail_delay_set_since(harness: Harness) -> None:
+    manager = await harness.manager()
+    failing = False
+    loop = harness.loop("flaky", minutes=None, seconds=2, fail=lambda: failing)
+    await harness.start(loop)
+    await harness.clock.advance(seconds=0.5)  # T0 ran; T0+2s claimed ahead
+    failing = True
+    assert await manager.run_now("flaky") is None
+    await harness.clock.advance(seconds=0.1)  # the extra run fails: a fail delay of 60 s
+    failing = False
+    await harness.clock.advance(seconds=3)
+    assert [(when - T0).total_seconds() for _, when in harness.runs] == [0, 0.5]
+
+
+async def test_run_now_where_another_process_holds_the_task_says_so(harness: Harness) -> None:
+    await harness.manager()
+    await harness.start(harness.loop("held", minutes=None, seconds=4))  # ran T0; T0+4s claimed ahead
+    other = await harness.manager()
+    await harness.start(harness.loop("held", minutes=None, seconds=4))
+    await harness.clock.advance(seconds=1)
+    with pytest.raises(tasks.TaskBusy, match="held by"):
+        await other.run_now("held")
+    await harness.clock.advance(seconds=1)
+    assert [when for _, when in harness.runs] == [T0]

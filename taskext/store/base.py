@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import abc
 import enum
+import logging
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -15,6 +16,8 @@ from typing import Any
 
 from ..errors import TaskextError
 from .queue import QueueStore
+
+log = logging.getLogger("taskext.store")
 
 __all__ = [
     "ADMIN_FIELDS",
@@ -290,7 +293,13 @@ class Store(QueueStore):
         override this to use one transaction; this default makes two.
         """
         await self.save_results(states, runs)
-        return [won for won, _ in await self.claim_ticks(claims, worker=worker, now=now)]
+        try:
+            return [won for won, _ in await self.claim_ticks(claims, worker=worker, now=now)]
+        except Exception as exc:
+            # The results are saved: report the claims as lost (the ticks are claimed when
+            # due), so that the caller does not write the results again.
+            log.warning("taskext: results saved, but claiming %d next tick(s) failed: %s", len(claims), exc)
+            return [False] * len(claims)
 
     @abc.abstractmethod
     async def release_tick(self, name: str, worker: str, scheduled: datetime) -> None:
