@@ -28,6 +28,7 @@ from .base import (
     TickClaim,
 )
 from .sqlite_queue import SQLiteQueue
+from .sqlite_results import CLAIM_TICK, RELEASE_TICK, SAVE_AND_CLAIM, SAVE_STATE, results_writer, state_row
 from .sqlite_schema import _SCHEMA_V1, MIGRATIONS, SCHEMA_VERSION, prepare_schema
 from .sqlite_time import optional_datetime as _dt
 from .sqlite_time import optional_seconds as _ts
@@ -43,36 +44,6 @@ _TASK_COLUMNS = (
     " last_outcome, failures, fail_delay, last_error, run_count, seen_at, acquired_by, acquired_until"
 )
 _RUN_COLUMNS = "id, task, scheduled, started, finished, outcome, error, output, worker"
-# A tick is claimed once: it must be newer than the last claimed one, and no other worker
-# may hold an unexpired lease on the task.
-_CLAIM_TICK = (
-    "UPDATE taskext_tasks SET last_scheduled = ?, acquired_by = ?, acquired_until = ?"
-    " WHERE name = ? AND (last_scheduled IS NULL OR last_scheduled < ?)"
-    " AND (acquired_by IS NULL OR acquired_by = ? OR acquired_until < ?)"
-)
-# Run results; last_scheduled only moves forward: a slow process must not undo another's claim.
-_SAVE_STATE = (
-    "UPDATE taskext_tasks SET next_run = ?,"
-    " last_scheduled = COALESCE(MAX(last_scheduled, ?2), last_scheduled, ?2), last_started = ?,"
-    " last_finished = ?, last_outcome = ?, failures = ?, fail_delay = ?, last_error = ?, run_count = ?"
-    " WHERE name = ?"
-)
-# _SAVE_STATE and _CLAIM_TICK in one statement: the result of a tick, and the claim of the next.
-_SAVE_AND_CLAIM = (
-    "UPDATE taskext_tasks SET next_run = ?1, last_started = ?3, last_finished = ?4, last_outcome = ?5,"
-    " failures = ?6, fail_delay = ?7, last_error = ?8, run_count = ?9,"
-    " last_scheduled = ?11, acquired_by = ?12, acquired_until = ?13"
-    " WHERE name = ?10 AND (last_scheduled IS NULL OR last_scheduled < ?11)"
-    " AND (acquired_by IS NULL OR acquired_by = ?12 OR acquired_until < ?14)"
-)
-_INSERT_RUN = (
-    "INSERT INTO taskext_runs (task, scheduled, started, finished, outcome, error, output, worker)"
-    " VALUES (?, ?, ?, ?, ?, ?, ?, ?)"
-)
-_RELEASE_TICK = (
-    "UPDATE taskext_tasks SET acquired_by = NULL, acquired_until = NULL"
-    " WHERE name = ? AND acquired_by = ? AND last_scheduled = ?"
-)
 
 
 def _task_from_row(row: sqlite3.Row | tuple[Any, ...]) -> TaskState:
@@ -113,53 +84,6 @@ def _run_from_row(row: sqlite3.Row | tuple[Any, ...]) -> RunRecord:
         output=row[7],
         worker=row[8],
     )
-
-
-def _state_row(s: TaskState) -> tuple[Any, ...]:
-    """The parameters of ``_SAVE_STATE`` for ``s``."""
-    return (
-        _ts(s.next_run),
-        _ts(s.last_scheduled),
-        _ts(s.last_started),
-        _ts(s.last_finished),
-        s.last_outcome.value if s.last_outcome else None,
-        s.failures,
-        s.fail_delay,
-        s.last_error,
-        s.run_count,
-        s.name,
-    )
-
-
-def _results_writer(
-    states: Sequence[TaskState], runs: Sequence[RunRecord], released: Sequence[tuple[str, str | None, float | None]]
-) -> Callable[[sqlite3.Connection], None]:
-    """What :meth:`SQLiteStore.save_results` writes, converted now (the objects are live)."""
-    # Positional rows and narrow statements: this runs for every run of every task.
-    task_rows = [_state_row(s) for s in states]
-    run_rows = [
-        (r.task, _ts(r.scheduled), _ts(r.started), _ts(r.finished), r.outcome.value, r.error, r.output, r.worker)
-        for r in runs
-    ]
-    names = list({row[0] for row in run_rows})
-
-    def write(conn: sqlite3.Connection) -> None:
-        if task_rows:
-            conn.executemany(_SAVE_STATE, task_rows)
-        if released:
-            conn.executemany(_RELEASE_TICK, released)
-        if run_rows:
-            # A task deleted meanwhile (purged) gets no orphan runs: one look-up per task, not per run.
-            known: set[str] = set()
-            for start in range(0, len(names), 500):
-                chunk = names[start : start + 500]
-                marks = ", ".join("?" * len(chunk))
-                query = f"SELECT name FROM taskext_tasks WHERE name IN ({marks})"
-                known.update(name for (name,) in conn.execute(query, chunk))
-            rows = run_rows if len(known) == len(names) else [row for row in run_rows if row[0] in known]
-            conn.executemany(_INSERT_RUN, rows)
-
-    return write
 
 
 def sqlite_path(url: str) -> str:
@@ -321,7 +245,7 @@ class SQLiteStore(SQLiteQueue, Store):
         release: Sequence[tuple[str, datetime]] = (),
         worker: str | None = None,
     ) -> None:
-        write = _results_writer(states, runs, [(name, worker, _ts(scheduled)) for name, scheduled in release])
+        write = results_writer(states, runs, [(name, worker, _ts(scheduled)) for name, scheduled in release])
         await self._call(lambda conn: self._write(conn, write))
 
     async def save_and_claim(
@@ -337,12 +261,12 @@ class SQLiteStore(SQLiteQueue, Store):
         # claim is refused still gets its result written.
         claimed = {c.name: c for c in claims}
         merged = [
-            (*_state_row(s), _ts(c.scheduled), worker, _ts(c.lease_until), _ts(now))
+            (*state_row(s), _ts(c.scheduled), worker, _ts(c.lease_until), _ts(now))
             for s in states
             if (c := claimed.get(s.name)) is not None
         ]
         rest = [s for s in states if s.name not in claimed]
-        write = _results_writer(rest, runs, ())
+        write = results_writer(rest, runs, ())
         order = [c.name for c in claims]
         saved = {s.name for s in states}
         lone_claims = {
@@ -354,11 +278,11 @@ class SQLiteStore(SQLiteQueue, Store):
         def work(conn: sqlite3.Connection) -> list[bool]:
             won: dict[str, bool] = {}
             for row in merged:
-                won[row[9]] = conn.execute(_SAVE_AND_CLAIM, row).rowcount > 0
+                won[row[9]] = conn.execute(SAVE_AND_CLAIM, row).rowcount > 0
                 if not won[row[9]]:
-                    conn.execute(_SAVE_STATE, row[:10])
+                    conn.execute(SAVE_STATE, row[:10])
             for name, row in lone_claims.items():
-                won[name] = conn.execute(_CLAIM_TICK, row).rowcount > 0
+                won[name] = conn.execute(CLAIM_TICK, row).rowcount > 0
             write(conn)
             return [won[name] for name in order]
 
@@ -402,7 +326,7 @@ class SQLiteStore(SQLiteQueue, Store):
     ) -> bool:
         def work(conn: sqlite3.Connection) -> bool:
             cursor = conn.execute(
-                _CLAIM_TICK,
+                CLAIM_TICK,
                 (
                     _ts(scheduled),
                     worker,
@@ -430,7 +354,7 @@ class SQLiteStore(SQLiteQueue, Store):
         def work(conn: sqlite3.Connection) -> list[tuple[bool, TaskState]]:
             results = []
             for row in rows:
-                won = conn.execute(_CLAIM_TICK, row).rowcount > 0
+                won = conn.execute(CLAIM_TICK, row).rowcount > 0
                 results.append((won, self._select_task(conn, row[3])))
             return results
 
@@ -438,7 +362,7 @@ class SQLiteStore(SQLiteQueue, Store):
 
     async def release_tick(self, name: str, worker: str, scheduled: datetime) -> None:
         def work(conn: sqlite3.Connection) -> None:
-            conn.execute(_RELEASE_TICK, (name, worker, _ts(scheduled)))
+            conn.execute(RELEASE_TICK, (name, worker, _ts(scheduled)))
 
         await self._call(lambda conn: self._write(conn, work))
 

@@ -16,9 +16,9 @@ from test_manager import T0, Harness
 
 import taskext as tasks
 from taskext.manager import TaskManager
-from taskext.runtime import CLAIM_AHEAD, EPOCH, cluster_grid
 from taskext.schedules import Interval
 from taskext.store import SQLiteStore, Store, StoreError
+from taskext.ticks import CLAIM_AHEAD, EPOCH, cluster_grid
 
 
 class CountingStore(SQLiteStore):
