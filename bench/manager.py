@@ -213,15 +213,12 @@ def summarize(rounds: list[list[dict[str, Any]]]) -> list[dict[str, Any]]:
         row["cpu_us_per_run_each"] = [r["cpu_us_per_run"] for r in results]
         rows.append(row)
     memory = next(row for row in rows if row["mode"] == "memory")
+    per_round = [{r["mode"]: r["cpu_us_per_run"] for r in round_} for round_ in rounds]
     for row in rows:
         if row is not memory:
             row["cpu_overhead_pct"] = round((row["cpu_us_per_run"] / memory["cpu_us_per_run"] - 1) * 100, 1)
             # Per round against that round's baseline: the spread of the overhead itself.
-            row["cpu_overhead_pct_each"] = [
-                round((r[row["mode"]] / r["memory"] - 1) * 100, 1)
-                for r in ({x["mode"]: x["cpu_us_per_run"] for x in round_} for round_ in rounds)
-                if row["mode"] in r and "memory" in r
-            ]
+            row["cpu_overhead_pct_each"] = [round((cpu[row["mode"]] / cpu["memory"] - 1) * 100, 1) for cpu in per_round]
     return rows
 
 

@@ -31,7 +31,6 @@ class _Managed:
         "policy",
         "ran_last",
         "run_again",
-        "scope",
         "state",
         "unsaved",
     )
@@ -47,8 +46,7 @@ class _Managed:
         self.in_run = False
         self.run_again = False
         self.manual_resume: datetime | None = None
-        self.scope: str = _validate_scope(loop.options.get("scope", "cluster"), loop.name)
-        self.cluster = self.scope == "cluster"
+        self.cluster = _validate_scope(loop.options.get("scope", "cluster"), loop.name) == "cluster"
         # Whether this process ran the latest tick (cluster scope: only then it writes the row).
         self.ran_last = True
         # Cluster scope: the run whose result is still to be written, and the next tick

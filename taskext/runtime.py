@@ -339,9 +339,22 @@ class ManagerRuntime(ClusterTicks):
     # ------------------------------------------------------------------ persistence
 
     async def flush(self) -> None:
-        """Write pending run results now (also done every ``flush_interval`` seconds)."""
-        if not self._dirty and not self._pending_runs:
-            return
+        """Write pending run results now (also done every ``flush_interval`` seconds), and
+        prune the run log every ten minutes (cluster runs are written elsewhere, so pruning
+        does not wait for results to be pending here)."""
+        if (self._dirty or self._pending_runs) and not await self._write_pending():
+            return  # the store is unusable now (logged); prune on a later flush
+        now = self.clock.now()
+        if self._last_prune is None or now - self._last_prune > timedelta(minutes=10):
+            self._last_prune = now
+            try:
+                await self.store.prune_runs(keep_last=self.keep_runs, older_than=now - timedelta(days=self.keep_days))
+            except Exception as exc:  # the flush loop must outlive a locked database
+                log.warning("taskext: could not prune the run log, will retry: %s", exc)
+                self._last_prune = None
+
+    async def _write_pending(self) -> bool:
+        """Write dirty states and pending runs; False (and kept for later) if the store failed."""
         # Stores read the states before their first await, so no copies are needed.
         states = list(self._dirty.values())
         runs, self._pending_runs = self._pending_runs, []
@@ -359,11 +372,8 @@ class ManagerRuntime(ClusterTicks):
                 self._dirty.setdefault(state.name, state)
             self._pending_runs[:0] = runs
             log.warning("taskext: could not save %d run result(s), will retry: %s", len(runs) + len(states), exc)
-            return
-        now = self.clock.now()
-        if self._last_prune is None or now - self._last_prune > timedelta(minutes=10):
-            self._last_prune = now
-            await self.store.prune_runs(keep_last=self.keep_runs, older_than=now - timedelta(days=self.keep_days))
+            return False
+        return True
 
     async def _flush_forever(self) -> None:
         while True:

@@ -187,6 +187,7 @@ class ClusterTicks:
         """
         following = managed.loop._next_iteration
         state = managed.state
+        self._dirty.pop(state.name, None)  # written below, with the run
         # Runs up to a tick claimed ahead are covered by its lease (after run_now or a shorter schedule).
         already = managed.ahead is not None and following is not None and following <= managed.ahead[0]
         quiet = run.outcome is Outcome.SUCCEEDED and not (state.disabled or state.paused)
@@ -194,7 +195,6 @@ class ClusterTicks:
             lead = (following - now).total_seconds()
             if 2 * self.flush_interval <= lead <= CLAIM_AHEAD:
                 state.next_run = following
-                self._dirty.pop(state.name, None)  # written with the claim
                 claim = TickClaim(state.name, following, following + timedelta(seconds=self.tick_lease))
                 managed.ahead = (following, self._claims_ahead.submit((state, run, claim)))
                 return

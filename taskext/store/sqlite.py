@@ -28,7 +28,7 @@ from .base import (
     TickClaim,
 )
 from .sqlite_queue import SQLiteQueue
-from .sqlite_results import CLAIM_TICK, RELEASE_TICK, SAVE_AND_CLAIM, SAVE_STATE, results_writer, state_row
+from .sqlite_results import CLAIM_TICK, RELEASE_TICK, SAVE_AND_CLAIM, SAVE_STATE, claim_row, results_writer, state_row
 from .sqlite_schema import _SCHEMA_V1, MIGRATIONS, SCHEMA_VERSION, prepare_schema
 from .sqlite_time import optional_datetime as _dt
 from .sqlite_time import optional_seconds as _ts
@@ -259,32 +259,22 @@ class SQLiteStore(SQLiteQueue, Store):
     ) -> list[bool]:
         # One statement per task writes its result and claims its next tick; a task whose
         # claim is refused still gets its result written.
-        claimed = {c.name: c for c in claims}
-        merged = [
-            (*state_row(s), _ts(c.scheduled), worker, _ts(c.lease_until), _ts(now))
-            for s in states
-            if (c := claimed.get(s.name)) is not None
-        ]
-        rest = [s for s in states if s.name not in claimed]
-        write = results_writer(rest, runs, ())
-        order = [c.name for c in claims]
-        saved = {s.name for s in states}
-        lone_claims = {
-            c.name: (_ts(c.scheduled), worker, _ts(c.lease_until), c.name, _ts(c.scheduled), worker, _ts(now))
-            for c in claims
-            if c.name not in saved
-        }
+        rows = {c.name: claim_row(c.name, c.scheduled, c.lease_until, worker, now) for c in claims}
+        merged = [(s.name, state_row(s)) for s in states if s.name in rows]
+        write = results_writer([s for s in states if s.name not in rows], runs, ())
 
         def work(conn: sqlite3.Connection) -> list[bool]:
             won: dict[str, bool] = {}
-            for row in merged:
-                won[row[9]] = conn.execute(SAVE_AND_CLAIM, row).rowcount > 0
-                if not won[row[9]]:
-                    conn.execute(SAVE_STATE, row[:10])
-            for name, row in lone_claims.items():
-                won[name] = conn.execute(CLAIM_TICK, row).rowcount > 0
+            for name, state in merged:
+                tick, holder, until, _, _, _, moment = rows[name]
+                won[name] = conn.execute(SAVE_AND_CLAIM, (*state, tick, holder, until, moment)).rowcount > 0
+                if not won[name]:
+                    conn.execute(SAVE_STATE, state)
+            for name, row in rows.items():
+                if name not in won:
+                    won[name] = conn.execute(CLAIM_TICK, row).rowcount > 0
             write(conn)
-            return [won[name] for name in order]
+            return [won[c.name] for c in claims]
 
         return await self._call(lambda conn: self._write(conn, work))
 
@@ -325,18 +315,7 @@ class SQLiteStore(SQLiteQueue, Store):
         self, name: str, scheduled: datetime, *, worker: str, now: datetime, lease_until: datetime
     ) -> bool:
         def work(conn: sqlite3.Connection) -> bool:
-            cursor = conn.execute(
-                CLAIM_TICK,
-                (
-                    _ts(scheduled),
-                    worker,
-                    _ts(lease_until),
-                    name,
-                    _ts(scheduled),
-                    worker,
-                    _ts(now),
-                ),
-            )
+            cursor = conn.execute(CLAIM_TICK, claim_row(name, scheduled, lease_until, worker, now))
             if cursor.rowcount:
                 return True
             self._select_task(conn, name)  # TaskNotFound rather than a silent False
@@ -347,9 +326,7 @@ class SQLiteStore(SQLiteQueue, Store):
     async def claim_ticks(
         self, claims: Sequence[TickClaim], *, worker: str, now: datetime
     ) -> list[tuple[bool, TaskState]]:
-        rows = [
-            (_ts(c.scheduled), worker, _ts(c.lease_until), c.name, _ts(c.scheduled), worker, _ts(now)) for c in claims
-        ]
+        rows = [claim_row(c.name, c.scheduled, c.lease_until, worker, now) for c in claims]
 
         def work(conn: sqlite3.Connection) -> list[tuple[bool, TaskState]]:
             results = []

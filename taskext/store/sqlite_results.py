@@ -8,12 +8,22 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any
 
 from .base import RunRecord, TaskState
 from .sqlite_time import optional_seconds as _ts
 
-__all__ = ["CLAIM_TICK", "INSERT_RUN", "RELEASE_TICK", "SAVE_AND_CLAIM", "SAVE_STATE", "results_writer", "state_row"]
+__all__ = [
+    "CLAIM_TICK",
+    "INSERT_RUN",
+    "RELEASE_TICK",
+    "SAVE_AND_CLAIM",
+    "SAVE_STATE",
+    "claim_row",
+    "results_writer",
+    "state_row",
+]
 
 # A tick is claimed once: it must be newer than the last claimed one, and no other worker
 # may hold an unexpired lease on the task.
@@ -45,6 +55,12 @@ RELEASE_TICK = (
     "UPDATE taskext_tasks SET acquired_by = NULL, acquired_until = NULL"
     " WHERE name = ? AND acquired_by = ? AND last_scheduled = ?"
 )
+
+
+def claim_row(name: str, scheduled: datetime, lease_until: datetime, worker: str, now: datetime) -> tuple[Any, ...]:
+    """The parameters of ``CLAIM_TICK``; ``SAVE_AND_CLAIM`` takes them after a state row, reordered."""
+    tick = _ts(scheduled)
+    return (tick, worker, _ts(lease_until), name, tick, worker, _ts(now))
 
 
 def state_row(s: TaskState) -> tuple[Any, ...]:
